@@ -1,0 +1,316 @@
+"""Safe decoding of user files: images decoded whole, videos streamed frame by frame.
+
+Everything a user can upload passes through here. Limits are checked before pixels are
+decoded, so a decompression bomb is refused rather than expanded in memory. Every refusal
+is a `MediaError` whose message is one sentence meant for the user.
+
+Videos are read from paths only (the app writes an upload to a temporary file first), with
+OpenCV's FFmpeg backend. Frames come out one at a time, so memory stays flat whatever the
+length of the clip.
+"""
+
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import InputError, MediaError
+
+MAX_IMAGE_BYTES = 30_000_000
+MAX_IMAGE_PIXELS = 40_000_000  # about 7,300 x 5,500: any camera photo, not a bomb
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "MPO")  # MPO: JPEG from some cameras
+_IMAGE_NAMES = "JPEG, PNG, BMP, WebP, TIFF or GIF"
+
+MAX_VIDEO_BYTES = 500_000_000
+MAX_VIDEO_SIDE = 4096
+MAX_VIDEO_PIXELS = MAX_VIDEO_SIDE * MAX_VIDEO_SIDE  # per frame: 4K UHD passes, 8K does not
+MAX_VIDEO_FPS = 1000.0  # high-speed cameras for micro-expressions film at 100-200 fps
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv")
+_VIDEO_NAMES = "MP4, AVI, MOV, WebM or MKV"
+
+
+# --- images ---------------------------------------------------------------------------
+
+
+def decode_image(
+    data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """Decode image bytes to RGB uint8 (height x width x 3), or raise MediaError.
+
+    Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are all
+    converted; a GIF gives its first frame; EXIF rotation is applied.
+    """
+    if not data:
+        raise MediaError("The file is empty.")
+    if len(data) > max_bytes:
+        raise MediaError(f"The file is {_size(len(data))}; images up to {_size(max_bytes)} are accepted.")
+    try:
+        # Opening reads only the header: format and size are known before any pixel is decoded.
+        image = Image.open(io.BytesIO(data))
+        if image.format not in IMAGE_FORMATS:
+            raise MediaError(f"{image.format} images are not supported; use {_IMAGE_NAMES}.")
+        width, height = image.size
+        if width * height > max_pixels:
+            raise MediaError(
+                f"The image is {width} x {height} pixels; "
+                f"at most {max_pixels / 1e6:.0f} megapixels are accepted."
+            )
+        image.seek(0)  # the first frame of a GIF, WebP or TIFF with several
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
+        return _to_rgb(image)
+    except MediaError:
+        raise
+    except Image.DecompressionBombError:
+        # Pillow's own guard fires inside Image.open, above twice its pixel limit.
+        raise MediaError(
+            f"The image declares far more pixels than a photo; "
+            f"at most {max_pixels / 1e6:.0f} megapixels are accepted."
+        ) from None
+    except UnidentifiedImageError:
+        raise MediaError(f"This file is not an image that can be read ({_IMAGE_NAMES}).") from None
+    except Exception as error:
+        # Damaged files make decoders fail in many ways (OSError, SyntaxError, struct.error...);
+        # the user only needs to know that this file cannot be used.
+        raise MediaError("The image is damaged or truncated and cannot be decoded.") from error
+
+
+def load_image(path: str | Path, **limits: int) -> np.ndarray:
+    """Read and decode an image file to RGB uint8, or raise MediaError.
+
+    `limits` are passed to `decode_image` (max_bytes, max_pixels).
+    """
+    path = Path(path)
+    max_bytes = limits.get("max_bytes", MAX_IMAGE_BYTES)
+    try:
+        # Check the size on disk first, so a huge file is never read into memory.
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise MediaError(f"{path.name} is {_size(size)}; images up to {_size(max_bytes)} are accepted.")
+        data = path.read_bytes()
+    except OSError as error:
+        raise MediaError(_unreadable(path, error)) from None
+    return decode_image(data, **limits)
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit, 32-bit and float grayscale: stretch the range actually used to 8 bits.
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+        gray = scaled.round().astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        # Transparent pixels would otherwise show whatever colour they happen to store.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+# --- videos ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds: frames per second, number of frames and frame size in pixels."""
+
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps
+
+
+def probe_video(path: str | Path, *, max_bytes: int = MAX_VIDEO_BYTES) -> VideoInfo:
+    """Check that a video can be used and say its frame rate, frame count and size.
+
+    Raises MediaError for a missing, empty, too large or unsupported file, a video that
+    cannot be decoded or has no frames, frames over MAX_VIDEO_PIXELS, and a frame rate
+    that is missing (0 or NaN: then no frame time can be computed, so the video is refused
+    rather than given a guessed rate) or over MAX_VIDEO_FPS.
+
+    The frame count is the container's. Some containers (often WebM and MKV) do not store
+    it and report 0 or less; then the frames are counted by grabbing them (decoding
+    without colour conversion: a few seconds for a long clip). A damaged file may still
+    hold fewer frames than its container says: `iter_frames` then stops early.
+    """
+    path = _checked_video_path(path, max_bytes)
+    capture = _open_video(path)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        if not math.isfinite(fps) or fps <= 0:
+            raise MediaError("The video does not say its frame rate, so frame times cannot be computed.")
+        if fps > MAX_VIDEO_FPS:
+            raise MediaError(
+                f"The video claims {fps:.0f} frames per second, which is not plausible; "
+                f"at most {MAX_VIDEO_FPS:.0f} are accepted."
+            )
+        # The first frame proves the codec works and gives the true size (after any rotation).
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if reported <= 0:
+                raise MediaError(f"The video {path.name} contains no frames.")
+            raise MediaError(_undecodable(path))
+        height, width = frame.shape[:2]
+        _check_frame_size(width, height)
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if frame_count <= 0:
+            frame_count = 1 + _count_remaining(capture)
+        return VideoInfo(fps=float(fps), frame_count=frame_count, width=width, height=height)
+    finally:
+        capture.release()
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    step: int = 1,
+    max_side: int | None = None,
+    max_bytes: int = MAX_VIDEO_BYTES,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream (frame_index, RGB uint8 frame) pairs, one frame in memory at a time.
+
+    Frames `start, start + step, ...` before `stop` (exclusive, None: to the end), like
+    `range`; indices are 0-based in the whole clip. With `max_side`, frames are shrunk so
+    their longer side is at most that many pixels. A file that breaks off mid-stream ends
+    the iteration at the last good frame; a file from which no frame at all can be
+    decoded raises MediaError. A `start` past the end yields nothing.
+
+    The file and the arguments are checked when this is called; the video is opened at
+    the first frame asked for and closed when the iteration ends or is abandoned.
+    """
+    if start < 0 or step < 1 or (stop is not None and stop < 0):
+        raise InputError("Frame ranges need start and stop of 0 or more and a step of 1 or more.")
+    if max_side is not None and max_side < 1:
+        raise InputError("The largest frame side must be at least 1 pixel.")
+    path = _checked_video_path(path, max_bytes)
+    return _stream(path, start, stop, step, max_side)
+
+
+def _stream(
+    path: Path, start: int, stop: int | None, step: int, max_side: int | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    capture = _open_video(path)
+    try:
+        index = 0
+        while stop is None or index < stop:
+            # grab() decodes without the colour conversion; skipped frames cost only that.
+            # Seeking with CAP_PROP_POS_FRAMES is avoided: it can land on the wrong frame.
+            if not _grab(capture):
+                if index == 0:
+                    raise MediaError(_undecodable(path))
+                return  # the end of the clip, or where a damaged file breaks off
+            if index >= start and (index - start) % step == 0:
+                ok, frame = capture.retrieve()
+                if not ok or frame is None:
+                    return
+                _check_frame_size(frame.shape[1], frame.shape[0])  # in case the header said 0 x 0
+                yield index, _to_rgb_frame(frame, max_side)
+            index += 1
+    finally:
+        capture.release()
+
+
+def _checked_video_path(path: str | Path, max_bytes: int) -> Path:
+    """Refuse, without opening it, a video file that is unsupported, missing, empty or too large."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        kind = f"'{path.suffix}' files" if path.suffix else "Files without an extension"
+        raise MediaError(f"{kind} are not supported as videos; use {_VIDEO_NAMES}.")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise MediaError(_unreadable(path, error)) from None
+    if not path.is_file():
+        raise MediaError(f"{path.name} is not a file.")
+    if size == 0:
+        raise MediaError(f"The file {path.name} is empty.")
+    if size > max_bytes:
+        raise MediaError(f"The video is {_size(size)}; videos up to {_size(max_bytes)} are accepted.")
+    return path
+
+
+def _open_video(path: Path) -> cv2.VideoCapture:
+    # FFmpeg only: the default backend list would also try image-sequence readers.
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise MediaError(
+            f"{path.name} cannot be opened as a video; "
+            "it may be damaged or use a codec that is not supported."
+        )
+    # The header's frame size is checked before any frame is decoded.
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    try:
+        _check_frame_size(width, height)
+    except MediaError:
+        capture.release()
+        raise
+    return capture
+
+
+def _check_frame_size(width: int, height: int) -> None:
+    if width * height > MAX_VIDEO_PIXELS:
+        raise MediaError(
+            f"The video frames are {width} x {height} pixels; "
+            f"at most {MAX_VIDEO_SIDE} x {MAX_VIDEO_SIDE} pixels per frame are accepted."
+        )
+
+
+def _grab(capture: cv2.VideoCapture) -> bool:
+    try:
+        return bool(capture.grab())
+    except cv2.error:
+        return False  # a damaged packet: treated as the end of the readable part
+
+
+def _count_remaining(capture: cv2.VideoCapture) -> int:
+    count = 0
+    while _grab(capture):
+        count += 1
+    return count
+
+
+def _to_rgb_frame(frame: np.ndarray, max_side: int | None) -> np.ndarray:
+    height, width = frame.shape[:2]
+    if max_side is not None and max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)  # INTER_AREA: no aliasing
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _undecodable(path: Path) -> str:
+    return f"No frame of {path.name} can be decoded; it may be damaged or use a codec that is not supported."
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+def _size(n_bytes: int) -> str:
+    """A file size in the units a user reads: bytes, KB or MB (powers of 1000)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    if n_bytes < 1_000_000:
+        return f"{n_bytes / 1000:.0f} KB"
+    return f"{n_bytes / 1e6:.1f} MB".replace(".0 MB", " MB")
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"The file {path.name} was not found."
+    return f"Cannot read {path.name}: {(error.strerror or str(error)).lower()}."
