@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine (see README):
+#   make run    install the app into .venv and start the dashboard
+#   make test   install the app and the test tools, then run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test lint format chromium
+
+run: $(VENV)/installed-app
+	$(BIN)/streamlit run dashboard/app.py
+
+test: $(VENV)/installed-test chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -rs
+
+lint: $(VENV)/installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), "Python 3.10 to 3.12 is needed (mediapipe 0.10.21 has no wheel for " + sys.version.split()[0] + ")"'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/installed-app: requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/installed-test: requirements.txt requirements-test.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements-test.txt -c constraints.txt
+	touch $@ $(VENV)/installed-app
+
+# The end-to-end tests drive Debian's chromium; install it when we may (root with apt-get).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; \
+	  fi; }

@@ -1,0 +1,1 @@
+"""The Streamlit app shell: entry point, navigation, shared widgets, charts and exports."""

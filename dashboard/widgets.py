@@ -1,0 +1,134 @@
+"""Widgets and cached resources that several pages share."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from core.faces import FaceAnalyzer
+
+from core.datasets import Sample
+from core.datasets.registry import EMBEDDED, DatasetEntry, filter_samples, list_datasets
+from core.errors import InputError
+from core.media import decode_image
+from core.store import ResultStore, home_dir
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
+SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "Webcam still"}
+
+
+@st.cache_resource(show_spinner="Starting the face detector…")
+def face_analyzer() -> FaceAnalyzer:
+    return FaceAnalyzer()
+
+
+@st.cache_resource
+def _store_at(home: str) -> ResultStore:
+    return ResultStore()
+
+
+def result_store() -> ResultStore:
+    """The results store under the current FER_DASHBOARD_HOME."""
+    return _store_at(str(home_dir()))
+
+
+@st.cache_resource(show_spinner="Reading the dataset…")
+def dataset_samples(entry: DatasetEntry) -> list[Sample]:
+    return entry.read()
+
+
+def show_error(error: Exception) -> None:
+    """One clear message for bad input; the page goes on."""
+    st.error(str(error), icon=":material/error:")
+
+
+def query_choice(name: str, options: list[str], default: str | None = None) -> int:
+    """Index in `options` of the value the URL names, so a shared link restores the view."""
+    wanted = st.query_params.get(name, default)
+    return options.index(wanted) if wanted in options else 0
+
+
+def query_list(name: str) -> list[str]:
+    """The comma-separated values the URL holds under `name`."""
+    return [item for item in st.query_params.get(name, "").split(",") if item]
+
+
+def pick_dataset(key: str = "dataset") -> tuple[DatasetEntry, list[Sample]] | None:
+    """A dataset picker (state in the URL); None, with a message, when it cannot be read."""
+    try:
+        entries = list_datasets(result_store())
+    except InputError as error:
+        show_error(error)
+        entries = [EMBEDDED]  # a malformed FER_DATASETS must not hide the embedded faces
+    names = [entry.name for entry in entries]
+    name = st.selectbox("Dataset", names, index=query_choice("dataset", names), key=key)
+    st.query_params["dataset"] = name
+    entry = entries[names.index(name)]
+    try:
+        return entry, dataset_samples(entry)
+    except InputError as error:
+        show_error(error)
+        return None
+
+
+@dataclass
+class FaceInput:
+    """A picture to analyse and where it came from."""
+
+    image: np.ndarray  # RGB uint8
+    aligned: bool  # already a canonical crop: skip detection
+    caption: str
+    sample: Sample | None = None
+
+
+def face_input() -> FaceInput | None:
+    """Choose a face: a dataset sample, an uploaded photo or a webcam still."""
+    keys = list(SOURCES)
+    source = st.radio(
+        "Face from", keys, index=query_choice("source", keys), format_func=SOURCES.get, horizontal=True
+    )
+    st.query_params["source"] = source
+    if source == "sample":
+        return _sample_input()
+    if source == "upload":
+        upload = st.file_uploader("A photo with a face (JPEG, PNG, BMP, WebP, TIFF or GIF)", type=IMAGE_TYPES)
+        return _decoded(upload, "Uploaded photo")
+    still = st.camera_input("Take a webcam still")
+    return _decoded(still, "Webcam still")
+
+
+def _decoded(upload, caption: str) -> FaceInput | None:
+    if upload is None:
+        return None
+    try:
+        image = decode_image(upload.getvalue())
+    except InputError as error:
+        show_error(error)
+        return None
+    return FaceInput(image, aligned=False, caption=f"{caption}: {upload.name}")
+
+
+def _sample_input() -> FaceInput | None:
+    picked = pick_dataset()
+    if picked is None:
+        return None
+    entry, samples = picked
+    labels = sorted({s.label for s in samples if s.label})
+    options = ["all", *labels]
+    label = st.selectbox("Expression", options, index=query_choice("label", options), key="sample-label")
+    st.query_params["label"] = label
+    shown = filter_samples(samples, labels=None if label == "all" else [label])
+    if not shown:
+        st.info("No face in this dataset has that label.")
+        return None
+    ids = [s.source_id for s in shown]
+    wanted = st.query_params.get("sample")
+    start = ids.index(wanted) + 1 if wanted in ids else 1
+    number = st.number_input(f"Face number (1 to {len(shown)})", 1, len(shown), start, key="sample-number")
+    sample = shown[int(number) - 1]
+    st.query_params["sample"] = sample.source_id
+    try:
+        image = sample.image
+    except InputError as error:
+        show_error(error)
+        return None
+    return FaceInput(image, sample.aligned, f"{entry.name}: {sample.source_id}", sample)

@@ -1,0 +1,103 @@
+"""An AppTest for every page: each runs without an exception and shows what it should."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from dashboard.navigation import PAGE_SPECS
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 120
+
+
+def run_page(name: str, **query: str) -> AppTest:
+    app = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    app.query_params.update(query)
+    return app.run()
+
+
+def texts(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [t.value for t in app.title]
+    parts += [a.value for a in (*app.error, *app.warning, *app.info, *app.success)]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", [spec[0] for spec in PAGE_SPECS])
+def test_every_page_runs_cleanly(name):
+    app = run_page(name)
+    assert not app.exception, app.exception
+    assert app.title, "every page has a title"
+
+
+def test_app_entry_point_navigates_every_page():
+    app = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    for name, title, _ in PAGE_SPECS[1:]:
+        app.switch_page(str(REPO / "pages" / f"{name}.py")).run()
+        assert not app.exception, (name, app.exception)
+        assert app.title[0].value.lower().startswith(title.split()[0].lower())
+
+
+def test_home_lists_the_embedded_faces():
+    assert "Generated faces (embedded)" in texts(run_page("home"))
+
+
+def test_explore_shows_an_embedded_face_by_default():
+    app = run_page("explore")
+    assert not app.exception
+    assert not app.error
+    assert len(app.get("image")) >= 2, "the picture with landmarks and the aligned crop"
+    assert "One face found" in texts(app)
+
+
+def test_explore_restores_the_sample_named_in_the_url():
+    app = run_page("explore", source="sample", label="surprise", sample="generated/surprise_03")
+    assert app.selectbox(key="sample-label").value == "surprise"
+    assert app.number_input(key="sample-number").value == 3
+    assert "generated/surprise_03" in texts(app)
+
+
+def test_explore_offers_upload_and_webcam():
+    app = run_page("explore", source="upload")
+    assert app.get("file_uploader")
+    assert not app.exception
+    app = run_page("explore", source="webcam")
+    assert app.get("camera_input")
+    assert not app.exception
+
+
+def test_datasets_filters_come_from_the_url():
+    app = run_page("datasets", labels="happy")
+    assert not app.exception
+    assert "**4** of 28 faces match" in texts(app)
+
+
+def test_datasets_add_a_folder_then_refuse_a_wrong_one(tmp_path):
+    root = tmp_path / "faces"
+    for label in ("happy", "sad"):
+        (root / label).mkdir(parents=True)
+        Image.new("L", (48, 48), 128).save(root / label / "a.png")
+    app = run_page("datasets")
+    app.text_input[0].input("My faces")
+    next(box for box in app.selectbox if box.label == "Layout").set_value("folder")
+    app.text_input[1].input(str(root))
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("Added 'My faces' with 2 faces" in s.value for s in app.success)
+
+    app = run_page("datasets")
+    app.text_input[0].input("Broken")
+    app.text_input[1].input(str(tmp_path / "nowhere"))
+    app.button[0].click().run()
+    assert not app.exception
+    assert app.error and "does not exist" in app.error[0].value
+
+
+def test_a_malformed_environment_keeps_the_app_running(monkeypatch):
+    monkeypatch.setenv("FER_DATASETS", "oops")
+    app = run_page("datasets")
+    assert not app.exception
+    assert "FER_DATASETS" in app.error[0].value
+    assert "28 faces match" in texts(app), "the embedded faces are still offered"
