@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from core.faces import FaceAnalyzer
 
 from core.datasets import Sample
 from core.datasets.registry import EMBEDDED, DatasetEntry, filter_samples, list_datasets
 from core.errors import InputError
+from core.faces import FaceAnalyzer
 from core.media import decode_image
 from core.store import ResultStore, home_dir
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 import streamlit as st
-from core.faces import draw_faces, draw_landmarks, prepare_face
 
 from core.errors import InputError
+from core.faces import draw_faces, draw_landmarks, prepare_face
 from dashboard.export import download_image, download_table
 from dashboard.widgets import face_analyzer, face_input, show_error
 
