@@ -12,6 +12,8 @@ from pathlib import Path
 
 from core.errors import InputError
 
+DEFAULT_MODEL = "fan2019-fer2013"
+
 
 def _faces(args: argparse.Namespace) -> dict:
     from PIL import Image
@@ -52,6 +54,71 @@ def _datasets(args: argparse.Namespace) -> dict:
     }
 
 
+def _train(args: argparse.Namespace) -> dict:
+    from core.models.recipes import train_model
+    from core.models.training import TrainConfig
+    from core.progress import tqdm_progress
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    command = "python -m core " + " ".join(sys.argv[1:])
+    with tqdm_progress(f"training {args.name}") as progress:
+        card = train_model(
+            args.name, args.arch, args.format, args.root, config, train_split=args.train_split,
+            val_split=args.val_split, cv=args.cv, width=args.width, init=args.init,
+            au_labels=args.au_labels, command=command, progress=progress,
+        )  # fmt: skip
+    summary = {key: card[key] for key in ("name", "file", "sha256", "classes")}
+    if "metrics" in card:
+        summary["metrics"] = {
+            k: card["metrics"][k] for k in ("accuracy", "macro_f1", "ci_low", "ci_high", "n")
+        }
+    if "cv" in card:
+        summary["cv"] = {k: card["cv"][k] for k in ("k", "mean", "sd")}
+    return summary
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    from core.models import load_model
+    from core.models.evaluation import evaluate_predictions
+    from core.models.recipes import load_faces
+    from core.models.training import predict_logits
+    from core.progress import tqdm_progress
+
+    model = load_model(args.model)
+    classes = model.card["classes"]
+    with tqdm_progress("reading faces") as progress:
+        crops, samples = load_faces(args.format, args.root, args.split, args.au_labels, progress)
+    # Only the classes the model knows can be scored; the others are counted and reported.
+    kept = [i for i, s in enumerate(samples) if s.label in classes]
+    y_true = [classes.index(samples[i].label) for i in kept]
+    y_pred = predict_logits(model, crops[kept]).argmax(1).numpy()
+    groups = [samples[i].sequence or samples[i].source_id for i in kept]
+    result = evaluate_predictions(y_true, y_pred, classes, groups=groups)
+    result["model"], result["skipped_unknown_class"] = args.model, len(samples) - len(kept)
+    return result
+
+
+def _predict(args: argparse.Namespace) -> dict:
+    from core.faces import FaceAnalyzer, prepare_face
+    from core.media import load_image
+    from core.models import load_model
+    from core.models.training import predict_logits
+
+    model = load_model(args.model)
+    analyzer = FaceAnalyzer()
+    rows = []
+    try:
+        for path in args.images:
+            crop = prepare_face(load_image(path), analyzer, aligned=args.aligned).crop.image
+            probabilities = predict_logits(model, crop[None]).softmax(1)[0].tolist()
+            ranked = sorted(zip(model.card["classes"], probabilities, strict=True), key=lambda p: -p[1])
+            rows.append({"image": str(path), "label": ranked[0][0],
+                         "probabilities": {c: round(p, 4) for c, p in ranked}})  # fmt: skip
+    finally:
+        analyzer.close()
+    return {"model": args.model, "predictions": rows}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -70,6 +137,39 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--split", help="train, test or private (FER2013)")
     datasets.add_argument("--au-labels", type=Path, help="CSV of AU presence per CK+ sequence")
     datasets.set_defaults(run=_datasets)
+
+    predict = verbs.add_parser("predict", help="the model's expression probabilities for faces")
+    predict.add_argument("images", type=Path, nargs="+")
+    predict.add_argument("--model", default=DEFAULT_MODEL)
+    predict.add_argument("--aligned", action="store_true", help="the images are already aligned crops")
+    predict.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
+    predict.set_defaults(run=_predict)
+
+    evaluate = verbs.add_parser("evaluate", help="accuracy, macro-F1 and 95%% CIs on a dataset")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL)
+    evaluate.add_argument("--format", required=True)
+    evaluate.add_argument("--root", type=Path, required=True)
+    evaluate.add_argument("--split", help="train, test or private (FER2013)")
+    evaluate.add_argument("--au-labels", type=Path)
+    evaluate.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
+    evaluate.set_defaults(run=_evaluate)
+
+    train = verbs.add_parser("train", help="train a model and write its weights and model card")
+    train.add_argument("--name", required=True, help="model name, e.g. fan2019-fer2013")
+    train.add_argument("--arch", required=True, choices=["fan2019", "breuer2017"])
+    train.add_argument("--format", required=True)
+    train.add_argument("--root", type=Path, help="the dataset folder (not needed for generated)")
+    train.add_argument("--train-split", help="the split to fit on (FER2013: train)")
+    train.add_argument("--val-split", help="the split that selects the best epoch (FER2013: test)")
+    train.add_argument("--cv", type=int, default=0, help="subject-independent k-fold CV first (CK+: 10)")
+    train.add_argument("--init", help="fine-tune from this shipped model")
+    train.add_argument("--au-labels", type=Path)
+    train.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=_train)
     return parser
 
 

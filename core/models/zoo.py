@@ -1,0 +1,128 @@
+"""The model zoo: `weights/manifest.json` holds a model card per checkpoint.
+
+Loading verifies the file's sha256 against its card and refuses a mismatch; weights are
+read with safetensors (or `torch.load(weights_only=True)` for a user's .pt file), never
+unpickled.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from core.errors import InputError
+from core.models.architectures import ARCHITECTURES
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+
+
+class ModelError(InputError):
+    """A model or checkpoint that cannot be loaded safely."""
+
+
+def weights_dir() -> Path:
+    """$FER_WEIGHTS_DIR, else the repository's weights/ folder."""
+    return Path(os.environ.get("FER_WEIGHTS_DIR", WEIGHTS_DIR))
+
+
+def read_manifest(directory: Path | None = None) -> dict[str, dict]:
+    """Model name -> model card, in the manifest's order."""
+    path = (directory or weights_dir()) / "manifest.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())["models"]
+
+
+def write_card(card: dict, directory: Path | None = None) -> None:
+    """Add or replace one model card in the manifest."""
+    directory = directory or weights_dir()
+    models = read_manifest(directory)
+    models[card["name"]] = card
+    (directory / "manifest.json").write_text(json.dumps({"models": models}, indent=2) + "\n")
+
+
+def model_card(name: str, directory: Path | None = None) -> dict:
+    cards = read_manifest(directory)
+    if name not in cards:
+        known = ", ".join(cards) or "none yet"
+        raise ModelError(f"There is no model called '{name}'; the shipped models are: {known}.")
+    return cards[name]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_model(architecture: str, **arch_args) -> nn.Module:
+    """An untrained network of a registered architecture."""
+    if architecture not in ARCHITECTURES:
+        raise ModelError(f"Unknown architecture '{architecture}'; known: {', '.join(ARCHITECTURES)}.")
+    return ARCHITECTURES[architecture](**arch_args)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a .safetensors file, or a .pt/.pth file without unpickling code."""
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to parse is the same to a user
+        raise ModelError(f"{path.name} is not a readable checkpoint ({type(error).__name__}).") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint: take the model's weights
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path.name} does not hold a plain state dict of tensors.")
+    return state
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state dict into `model`, saying clearly when it belongs to another network."""
+    try:
+        model.load_state_dict(read_state_dict(path), strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ModelError(f"{path.name} does not fit this architecture: {first}") from None
+    return model.eval()
+
+
+def load_model(name: str, device: str | torch.device = "cpu", directory: Path | None = None) -> nn.Module:
+    """A shipped model by name, checksum verified, in eval mode on `device` (CPU by default)."""
+    directory = directory or weights_dir()
+    card = model_card(name, directory)
+    path = directory / card["file"]
+    if not path.is_file():
+        raise ModelError(f"The weights of '{name}' ({card['file']}) are missing from {directory}.")
+    if sha256_file(path) != card["sha256"]:
+        raise ModelError(
+            f"{card['file']} does not match the checksum in its model card; it was changed or damaged."
+        )
+    model = load_weights(build_model(card["architecture"], **card.get("arch_args", {})), path)
+    model.card = card
+    return model.to(device)
+
+
+def load_checkpoint(path: str | Path, architecture: str, device: str = "cpu", **arch_args) -> nn.Module:
+    """A user's own checkpoint of a registered architecture (no card: nothing to verify against)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"The checkpoint {path} does not exist.")
+    return load_weights(build_model(architecture, **arch_args), path).to(device)
+
+
+def save_model(model: nn.Module, card: dict, directory: Path | None = None) -> dict:
+    """Write the weights as safetensors beside the manifest and record the card with its sha256."""
+    directory = directory or weights_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{card['name']}.safetensors"
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+    card = {**card, "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    write_card(card, directory)
+    return card
