@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> dict:
         card = train_model(
             args.name, args.arch, args.format, args.root, config, train_split=args.train_split,
             val_split=args.val_split, cv=args.cv, width=args.width, init=args.init,
-            au_labels=args.au_labels, command=command, progress=progress,
+            au_labels=args.au_labels, command=command, progress=progress, checkpoint=args.checkpoint,
         )  # fmt: skip
     summary = {key: card[key] for key in ("name", "file", "sha256", "classes")}
     if "metrics" in card:
@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--checkpoint", type=Path, help="save the training state here each epoch; resume from it"
+    )
     train.set_defaults(run=_train)
     return parser
 

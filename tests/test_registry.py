@@ -102,3 +102,12 @@ def test_samples_table_rows():
             "split": None,
         }
     ]
+
+
+def test_fingerprint_depends_on_faces_and_labels_not_order():
+    from core.datasets import fingerprint
+
+    a, b = _sample(0, "happy"), _sample(1, "sad")
+    assert fingerprint([a, b]) == fingerprint([b, a])
+    assert fingerprint([a, b]) != fingerprint([a, _sample(1, "happy")])
+    assert fingerprint([a]) != fingerprint([a, b])

@@ -9,7 +9,7 @@ from pathlib import Path
 from core.datasets.sample import Sample
 from core.errors import DatasetError
 
-__all__ = ["FORMATS", "Sample", "read_dataset"]
+__all__ = ["FORMATS", "Sample", "fingerprint", "read_dataset"]
 
 FORMATS: dict[str, str] = {
     "fer2013": "FER2013: the Kaggle csv (emotion,pixels,Usage) or train|test/<class>/ folders",
@@ -17,6 +17,16 @@ FORMATS: dict[str, str] = {
     "folder": "Any folder of <class>/<image> files",
     "generated": "Faces drawn by the dashboard itself (the embedded default; no root needed)",
 }
+
+
+def fingerprint(samples: list[Sample]) -> str:
+    """A short hash of which faces, with which labels: keys stored results and model cards."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for sample in sorted(samples, key=lambda s: s.source_id):
+        digest.update(f"{sample.dataset}|{sample.source_id}|{sample.label}|{sorted(sample.aus)}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def read_dataset(

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from core.datasets import read_dataset
+from core.datasets import fingerprint, read_dataset
 from core.errors import DatasetError
 from core.labels import CANONICAL_LABELS
 from core.models.architectures import fold_batch_norm
@@ -99,8 +99,13 @@ def train_model(
     au_labels=None,
     command: str = "",
     progress: Progress = no_progress,
+    checkpoint=None,
 ) -> dict:
-    """Train, evaluate and save one model; returns its card (also written to the manifest)."""
+    """Train, evaluate and save one model; returns its card (also written to the manifest).
+
+    `checkpoint` (a path) saves the final model's training state after every epoch and
+    resumes from it when it exists.
+    """
     started = time.time()
     crops, samples = load_faces(fmt, root, train_split, au_labels)
     classes = [c for c in CANONICAL_LABELS if c in {s.label for s in samples}]
@@ -116,6 +121,7 @@ def train_model(
             "train_split": train_split,
             "selection_split": val_split,
             "n_train": len(samples),
+            "fingerprint": fingerprint(samples),
             "init": init,
             "config": asdict(config),
         },  # fmt: skip
@@ -134,13 +140,17 @@ def train_model(
     model = _new_model(architecture, classes, width, init)
     done = cv / (cv + 1) if cv else 0.0
     result = fit(model, crops, _labels(samples, classes), val_crops, val_y, config,
-                 progress=lambda f, m: progress(done + f * (1 - done), f"final model, {m}"))  # fmt: skip
+                 progress=lambda f, m: progress(done + f * (1 - done), f"final model, {m}"), checkpoint=checkpoint)  # fmt: skip
     model = _export(model, architecture)
     card["training"].update(
         best_epoch=result["best_epoch"], device=result["device"], seconds=round(time.time() - started)
     )
     card["history"] = result["history"]
     if val_split:
+        card["notes"] = (
+            f"The best epoch was chosen on '{val_split}', so the score there is slightly optimistic; "
+            "for FER2013 the withheld PrivateTest split is the blind test."
+        )
         card["metrics"] = {
             "split": val_split,
             **evaluate_predictions(val_y, predict_logits(model, val_crops).argmax(1).numpy(), classes),

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The commands that made every shipped model, in order (each card repeats its own).
+# Run from the repository root with the data beside it:  bash weights/train_all.sh
+# On a CUDA machine the same commands train with mixed precision.
+set -euo pipefail
+DATA=${FER_DATA_DIR:-../shared/data}
+
+python -m core train --name fan2019-fer2013 --arch fan2019 --format fer2013 --root "$DATA/fer2013" \
+  --train-split train --val-split test --epochs 20
+
+python -m core train --name fan2019-ckplus-ft --arch fan2019 --format ckplus --root "$DATA/ckplus48" \
+  --init fan2019-fer2013 --cv 10 --epochs 20 --lr 1e-3
+
+python -m core train --name breuer2017-fer2013 --arch breuer2017 --width 0.5 --format fer2013 \
+  --root "$DATA/fer2013" --train-split train --val-split test --epochs 8
