@@ -21,28 +21,17 @@ The address bar always holds what you are looking at: copy it to share the exact
 )
 
 st.subheader("Where to start")
-start = st.columns(3)
-with start[0]:
-    st.page_link(
-        page("explore"), label="Upload a photo", icon=":material/upload:", query_params={"source": "upload"}
-    )
-    st.caption("Any JPEG, PNG, BMP, WebP, TIFF or GIF with a face in it.")
-with start[1]:
-    st.page_link(
-        page("explore"),
-        label="Take a webcam still",
-        icon=":material/photo_camera:",
-        query_params={"source": "webcam"},
-    )
-    st.caption("Your browser asks before the camera is used; nothing leaves this computer.")
-with start[2]:
-    st.page_link(
-        page("explore"),
-        label="Explore a dataset face",
-        icon=":material/face:",
-        query_params={"source": "sample"},
-    )
-    st.caption("Faces drawn by the dashboard itself, or your own datasets once added.")
+START = (
+    ("upload", "Upload a photo", ":material/upload:", "Any JPEG, PNG, BMP, WebP, TIFF or GIF with a face in it."),
+    ("webcam", "Take a webcam still", ":material/photo_camera:",
+     "Your browser asks before the camera is used; nothing leaves this computer."),
+    ("sample", "Explore a dataset face", ":material/face:",
+     "Faces drawn by the dashboard itself, or your own datasets once added."),
+)  # fmt: skip
+for column, (source, label, icon, caption) in zip(st.columns(len(START)), START, strict=True):
+    with column:
+        st.page_link(page("explore"), label=label, icon=icon, query_params={"source": source})
+        st.caption(caption)
 st.page_link(page("datasets"), label="Datasets", icon=":material/photo_library:")
 st.caption("Add FER2013 or CK+ from your disk and browse faces by expression, subject and Action Unit.")
 

@@ -27,6 +27,15 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def analyzer():
+    """One MediaPipe face analyzer shared by the tests (it takes a second to start)."""
+    from core.faces import FaceAnalyzer
+
+    with FaceAnalyzer() as shared:
+        yield shared
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Each test gets its own results store, so nothing a user saved is touched."""

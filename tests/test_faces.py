@@ -27,12 +27,6 @@ from core.media import load_image
 SAMPLES = read_generated()
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    with FaceAnalyzer() as shared:
-        yield shared
-
-
 def eye_centres(crop: AlignedFace) -> np.ndarray:
     return np.stack(
         [crop.landmarks[list(RIGHT_EYE_CONTOUR)].mean(0), crop.landmarks[list(LEFT_EYE_CONTOUR)].mean(0)]

@@ -15,15 +15,8 @@ from core.datasets.generated import (
     read_generated,
 )
 from core.errors import DatasetError
-from core.faces import FaceAnalyzer
 
 SAMPLES = read_generated()
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    with FaceAnalyzer() as shared:
-        yield shared
 
 
 def test_records_cover_every_expression_and_identity():
