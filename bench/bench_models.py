@@ -69,7 +69,9 @@ def main() -> None:
     probe = subprocess.run([sys.executable, "-c", APP_MEMORY_PROBE.format(repo=str(REPO))],
                            capture_output=True, text=True, check=True)  # fmt: skip
     memory = json.loads(probe.stdout.strip().splitlines()[-1])
-    print(f"peak memory of the app process with {len(memory['models'])} models loaded: {memory['peak_rss_mb']:,.0f} MB")
+    print(
+        f"peak memory of the app process with {len(memory['models'])} models loaded: {memory['peak_rss_mb']:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

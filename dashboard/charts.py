@@ -20,3 +20,100 @@ def label_counts_chart(table: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=240)
     )
+
+
+def confusion_chart(
+    confusion: list[list[int]], classes: list[str], title: str, normalise: bool = True
+) -> alt.LayerChart:
+    """A heatmap: rows the true class, columns the predicted one, counts written in each cell.
+
+    With `normalise`, the colour is the share of the row (the recall of each true class), so a
+    rare class is as readable as a common one; the numbers stay raw counts.
+    """
+    rows = []
+    for i, true in enumerate(classes):
+        total = sum(confusion[i]) or 1
+        for j, predicted in enumerate(classes):
+            count = int(confusion[i][j])
+            rows.append({"true": true, "predicted": predicted, "count": count, "share": count / total})
+    table = pd.DataFrame(rows)
+    colour = "share" if normalise else "count"
+    colour_title = "share of the row" if normalise else "faces"
+    base = alt.Chart(table).encode(
+        x=alt.X("predicted:N", sort=classes, title="Predicted"),
+        y=alt.Y("true:N", sort=classes, title="True"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{colour}:Q", scale=alt.Scale(scheme="blues"), title=colour_title),
+        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%")],
+    )
+    high = alt.datum[colour] > 0.5 * max(table[colour].max(), 1e-9)  # white text on dark cells
+    counts = base.mark_text(fontSize=12).encode(
+        text="count:Q", color=alt.condition(high, alt.value("white"), alt.value("black"))
+    )
+    return (cells + counts).properties(
+        title=title,
+        width=max(240, 44 * len(classes)),
+        height=max(220, 40 * len(classes)),
+        autosize=alt.AutoSizeParams(type="pad"),  # Streamlit's default "fit" squashes the cells
+    )
+
+
+def training_curves_chart(history: list[dict]) -> alt.HConcatChart:
+    """Loss and accuracy per epoch, training against validation, side by side."""
+    rows = []
+    for record in history:
+        for split, prefix in (("training", "train"), ("validation", "val")):
+            for measure in ("loss", "accuracy"):
+                value = record.get(f"{prefix}_{measure}")
+                if value is not None and value == value:  # NaN: no validation split
+                    rows.append(
+                        {"epoch": record["epoch"], "split": split, "measure": measure, "value": value}
+                    )
+    table = pd.DataFrame(rows, columns=["epoch", "split", "measure", "value"])
+
+    def panel(measure: str) -> alt.Chart:
+        return (
+            alt.Chart(table[table["measure"] == measure], title=measure.capitalize())
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+                y=alt.Y(
+                    "value:Q",
+                    title=measure.capitalize(),
+                    scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format=".0%" if measure == "accuracy" else ".2f"),
+                ),
+                color=alt.Color("split:N", title=None, sort=["training", "validation"]),
+                tooltip=["epoch", "split", alt.Tooltip("value:Q", format=".3f")],
+            )
+            .properties(width=300, height=220)
+        )
+
+    return alt.hconcat(panel("loss"), panel("accuracy"), title="Training curves")
+
+
+def probabilities_chart(probabilities: dict[str, float], title: str) -> alt.Chart:
+    """Horizontal bars of class probabilities, most likely first and highlighted."""
+    table = pd.DataFrame({"expression": list(probabilities), "probability": list(probabilities.values())})
+    table = table.sort_values("probability", ascending=False)
+    table["top"] = [True] + [False] * (len(table) - 1)
+    return (
+        alt.Chart(table, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "probability:Q",
+                title="Probability",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1]),
+            ),
+            y=alt.Y("expression:N", sort=list(table["expression"]), title=None),
+            color=alt.condition(alt.datum.top, alt.value("#d62728"), alt.value("#9ecae1")),
+            tooltip=["expression", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        # fit-x: as wide as the page, but tall enough to read every label (Streamlit's "fit" squashes it)
+        .properties(
+            height=max(120, 26 * len(table)), autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
+        )
+    )

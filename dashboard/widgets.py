@@ -1,19 +1,28 @@
 """Widgets and cached resources that several pages share."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from core.datasets import Sample
 from core.datasets.registry import EMBEDDED, DatasetEntry, filter_samples, list_datasets
 from core.errors import InputError
 from core.faces import FaceAnalyzer
 from core.media import decode_image
+from core.models.training import pick_device
+from core.models.zoo import ModelError, load_model, read_manifest, weights_dir
 from core.store import ResultStore, home_dir
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
 SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "Webcam still"}
+DEFAULT_MODEL = "fan2019-fer2013"
+TRAIN_COMMAND = (
+    "python -m core train --name fan2019-fer2013 --arch fan2019 --format fer2013 "
+    "--root ../shared/data/fer2013 --train-split train --val-split test"
+)
 
 
 @st.cache_resource(show_spinner="Starting the face detector…")
@@ -132,3 +141,33 @@ def _sample_input() -> FaceInput | None:
         show_error(error)
         return None
     return FaceInput(image, sample.aligned, f"{entry.name}: {sample.source_id}", sample)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def cached_model(name: str, weights_dir_str: str, sha256: str = "") -> torch.nn.Module:
+    """A zoo model, loaded once. Keyed by the weights folder (tests point FER_WEIGHTS_DIR
+    elsewhere) and the checksum (a retrained model with the same name is loaded afresh)."""
+    return load_model(name, device=pick_device(), directory=Path(weights_dir_str))
+
+
+def pick_model(key: str = "model") -> tuple[str, torch.nn.Module] | None:
+    """A model picker (state in the URL); None, with a message, when no model can be used."""
+    try:
+        cards = read_manifest()
+    except (OSError, ValueError, KeyError) as error:  # e.g. a manifest being rewritten by training
+        show_error(ModelError(f"The model list {weights_dir() / 'manifest.json'} cannot be read: {error}"))
+        return None
+    if not cards:
+        st.info(
+            f"No trained model is installed (in {weights_dir()}); run `{TRAIN_COMMAND}` to train one.",
+            icon=":material/model_training:",
+        )
+        return None
+    names = list(cards)
+    name = st.selectbox("Model", names, index=query_choice("model", names, DEFAULT_MODEL), key=key)
+    st.query_params["model"] = name
+    try:
+        return name, cached_model(name, str(weights_dir()), cards[name].get("sha256", ""))
+    except ModelError as error:
+        show_error(error)
+        return None

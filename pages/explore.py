@@ -5,8 +5,10 @@ import streamlit as st
 
 from core.errors import InputError
 from core.faces import draw_faces, draw_landmarks, prepare_face
-from dashboard.export import download_image, download_table
-from dashboard.widgets import face_analyzer, face_input, show_error
+from core.models.summary import predict_expression
+from dashboard.charts import probabilities_chart
+from dashboard.export import download_chart, download_image, download_table
+from dashboard.widgets import face_analyzer, face_input, pick_model, show_error
 
 CROP_DISPLAY_SCALE = 6  # the 48 px crop, shown large enough to see the landmarks
 
@@ -50,6 +52,20 @@ with crop:
         + (" with the 478 landmarks drawn." if result.crop.landmarks is not None else ".")
     )
     download_image(result.crop.image, "aligned-crop", key="crop")
+
+st.subheader("What the model says")
+picked = pick_model()
+if picked is not None:
+    model_name, model = picked
+    chart = probabilities_chart(
+        predict_expression(model, result.crop.image), f"Expression probabilities: {model_name}"
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(
+        "The network's softmax output for this crop: how sure the model is, not a measured emotion. "
+        "The Models page says how accurate it is."
+    )
+    download_chart(chart, f"probabilities-{model_name}", key="probabilities")
 
 if result.face is not None and result.face.landmarks is not None:
     with st.expander("The 478 landmarks as a table"):

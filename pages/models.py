@@ -1,0 +1,157 @@
+"""Models: each shipped model's card, how well it does, how it trained, and its layers."""
+
+import pandas as pd
+import streamlit as st
+
+from core.models.architectures import ARCHITECTURES
+from core.models.summary import (
+    card_facts,
+    compare_models,
+    describe_architecture,
+    headline_metrics,
+    layer_table,
+    units_note,
+    with_ci,
+)
+from core.models.zoo import ModelError, load_checkpoint, read_manifest
+from dashboard.charts import confusion_chart, training_curves_chart
+from dashboard.export import download_chart, download_table
+from dashboard.widgets import pick_model, show_error
+
+# A user's checkpoint can be any of the image CNNs (the LSTM takes clip features, not faces).
+CNN_ARCHITECTURES = [name for name in ARCHITECTURES if name != "micro_lstm"]
+
+
+def show_table(rows: list[dict] | pd.DataFrame, name: str, key: str, **options) -> None:
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, **options)
+    download_table(table, name, key=key)
+
+
+def show_layers(model, name: str, key: str) -> None:
+    rows = layer_table(model)
+    table = pd.DataFrame(rows)
+    table["output_shape"] = [" x ".join(map(str, shape)) for shape in table["output_shape"]]
+    st.caption(
+        f"{len(table)} layers and {table['parameters'].sum():,} parameters; output shapes are "
+        "channels x height x width for one 48x48 face (the batch is left out)."
+    )
+    show_table(table, f"{name}-layers", key=key, height=280)
+
+
+def show_metrics(card: dict, name: str) -> None:
+    headline = headline_metrics(card)
+    if headline is None:
+        st.info(
+            "This model was trained without a held-out split or cross-validation, so its card holds no "
+            "scores; `python -m core evaluate --model NAME ...` measures them on a dataset."
+        )
+        return
+    metrics, source = headline
+    f1_ci = metrics.get("macro_f1_ci") or [None, None]
+    st.subheader("How well it does")
+    left, middle, right = st.columns(3)
+    left.metric(
+        "Accuracy [95% CI]", with_ci(metrics["accuracy"], metrics.get("ci_low"), metrics.get("ci_high"))
+    )
+    middle.metric("Macro-F1 [95% CI]", with_ci(metrics.get("macro_f1"), *f1_ci))
+    n, units = metrics.get("n", 0), metrics.get("n_units")
+    right.metric("Faces (n)", f"{n:,}" if units in (None, n) else f"{n:,} ({units:,} sequences)")
+    st.caption(
+        f"Measured on {source}. {units_note(metrics, card.get('training', {}).get('format'))} "
+        "Macro-F1 weighs every expression equally, so a model that ignores a rare class scores low."
+    )
+    show_cv(card.get("cv"), name)
+    if metrics.get("per_class"):
+        st.markdown("**Per expression**")
+        rows = [{"expression": c, **scores} for c, scores in metrics["per_class"].items()]
+        show_table(pd.DataFrame(rows).round(3), f"{name}-per-class", key="per-class")
+    if metrics.get("confusion"):
+        classes = metrics.get("classes") or card["classes"]
+        chart = confusion_chart(metrics["confusion"], classes, f"Confusion matrix: {name}")
+        st.altair_chart(chart, width="content")  # stretched, the cells would lose their square shape
+        st.caption("Rows: the true expression; columns: the model's answer. Colour: share of the row.")
+        download_chart(chart, f"{name}-confusion", key="confusion")
+
+
+def show_cv(cv: dict | None, name: str) -> None:
+    if not cv:
+        return
+    st.markdown(
+        f"**Cross-validation**: {cv['k']} folds, no {cv.get('unit', 'subject')} in two folds; "
+        f"accuracy {100 * cv['mean']:.1f}% ± {100 * cv['sd']:.1f}% (mean ± sd over folds)."
+    )
+    show_table(cv["folds"], f"{name}-cv-folds", key="cv-folds")
+
+
+def show_history(history: list[dict] | None, name: str) -> None:
+    if not history:
+        return
+    st.subheader("How it trained")
+    chart = training_curves_chart(history)
+    st.altair_chart(chart)
+    st.caption(
+        "Validation curves far below the training ones mean the model learnt its training faces by heart."
+    )
+    download_chart(chart, f"{name}-training-curves", key="curves")
+    download_table(pd.DataFrame(history), f"{name}-history", key="history")
+
+
+def own_checkpoint() -> None:
+    with st.expander("Load your own checkpoint"):
+        st.caption("A .safetensors or .pt state dict of one of the architectures above (never unpickled).")
+        path = st.text_input("Checkpoint file", key="ckpt-path", placeholder="/path/to/model.safetensors")
+        architecture = st.selectbox("Architecture", CNN_ARCHITECTURES, key="ckpt-arch")
+        left, middle, right = st.columns(3)
+        width = left.number_input("Width multiplier", 0.05, 4.0, 1.0, 0.125, key="ckpt-width")
+        classes = middle.number_input("Number of classes", 2, 20, 7, key="ckpt-classes")
+        batch_norm = right.checkbox(
+            "Has batch norm layers", key="ckpt-bn", help="A breuer2017 network before folding"
+        )
+        if not path.strip():
+            return
+        try:
+            model = load_checkpoint(
+                path.strip(),
+                architecture,
+                num_classes=int(classes),
+                width=float(width),
+                batch_norm=batch_norm,
+            )
+        except ModelError as error:
+            show_error(error)
+            return
+        st.success(f"Loaded {path.strip()} as {architecture}.", icon=":material/check_circle:")
+        show_layers(model, "own-checkpoint", key="ckpt-layers")
+
+
+st.title("Models")
+st.caption(
+    "The trained networks the dashboard explains: what each is, the data and command that made it, "
+    "how well it does with 95% confidence intervals, and its layers."
+)
+
+picked = pick_model()
+if picked is not None:
+    name, model = picked
+    card = model.card
+    st.markdown(describe_architecture(card["architecture"]))
+    with st.expander("Model card", expanded=True):
+        facts = card_facts(card)
+        show_table(facts, f"{name}-card", key="card", height=36 * (len(facts) + 1))  # all rows, no scroll
+        if card.get("command"):
+            st.code(card["command"], language="bash")
+    show_metrics(card, name)
+    show_history(card.get("history"), name)
+    st.subheader("Layers")
+    show_layers(model, name, key="layers")
+
+try:
+    cards = read_manifest()
+except (OSError, ValueError, KeyError):
+    cards = {}  # the picker above has already said why
+if cards:
+    st.subheader("Compare all models")
+    show_table(compare_models(cards), "models-compared", key="compare")
+
+own_checkpoint()
