@@ -20,6 +20,7 @@ from PIL import Image
 
 from core.datasets.generated import generate_face
 from dashboard.navigation import PAGE_SPECS
+from tests.test_media import _png_declaring
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "test-artifacts" / "e2e"
@@ -174,6 +175,8 @@ def _group_photo() -> np.ndarray:
 
 UPLOADS = {
     "corrupt": ("junk.png", os.urandom(3000), "not an image"),
+    "empty": ("empty.png", b"", "The file is empty"),
+    "too-large": ("bomb.png", _png_declaring(30000, 30000), "megapixels"),
     "truncated": ("cut.png", _png(generate_face("happy", 256, 0))[:5000], "damaged or truncated"),
     "no-face": ("grey.png", _png(np.full((200, 200, 3), 128, np.uint8)), "No face was found"),
     "several-faces": ("group.png", _png(_group_photo()), "2 faces were found"),
