@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.explain.safety import model_lock
 from core.models.inputs import to_tensor
 from core.progress import Progress, no_progress
 
@@ -76,12 +77,15 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def predict_logits(model: nn.Module, crops: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Logits for uint8 crops (N, 48, 48), in batches, on the model's device."""
     device = next(model.parameters()).device
-    model.eval()
     crops = torch.as_tensor(crops)
-    out = [
-        model(to_tensor(crops[i : i + batch_size]).to(device)).float().cpu()
-        for i in range(0, len(crops), batch_size)
-    ]
+    # The app shares one model between sessions: no forward pass while another session's
+    # attribution has its hooks on the model.
+    with model_lock(model):
+        model.eval()
+        out = [
+            model(to_tensor(crops[i : i + batch_size]).to(device)).float().cpu()
+            for i in range(0, len(crops), batch_size)
+        ]
     return torch.cat(out) if out else torch.empty(0)
 
 
