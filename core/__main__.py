@@ -13,6 +13,7 @@ from pathlib import Path
 from core.errors import InputError
 
 DEFAULT_MODEL = "fan2019-fer2013"
+DECONV_PNG_SCALE = 4  # the 48 px picture, enlarged with sharp pixels for slides
 
 
 def _faces(args: argparse.Namespace) -> dict:
@@ -119,6 +120,73 @@ def _predict(args: argparse.Namespace) -> dict:
     return {"model": args.model, "predictions": rows}
 
 
+def _layer_name(model, layer: str) -> str:
+    """A layer as named in `model.named_modules()`; the short name (`conv2`) is accepted too."""
+    modules = dict(model.named_modules())
+    return f"features.{layer}" if layer not in modules and f"features.{layer}" in modules else layer
+
+
+def _deconv(args: argparse.Namespace) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    from core.explain import deconvolve_top_k, receptive_field
+    from core.explain.figures import enlarge, normalize_deconvolution
+    from core.faces import FaceAnalyzer, prepare_face
+    from core.media import load_image
+    from core.models import load_model
+    from core.models.inputs import to_tensor
+
+    if args.out.suffix.lower() not in (".png", ".npy"):
+        raise InputError(
+            f"--out must end in .png (the picture) or .npy (the raw projection), not '{args.out.name}'."
+        )
+    model = load_model(args.model)
+    layer = _layer_name(model, args.layer)
+    # Found and aligned as `predict` does, so both verbs see the same crop.
+    analyzer = None if args.aligned else FaceAnalyzer()
+    try:
+        crop = prepare_face(load_image(args.image), analyzer, aligned=args.aligned).crop.image
+    finally:
+        if analyzer is not None:
+            analyzer.close()
+    peaks = deconvolve_top_k(model, to_tensor(crop[None]), layer, args.channel, 1)
+    value, (row, column), projection = peaks[0]
+    top, left, bottom, right = receptive_field(model, layer, (row, column), crop.shape)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix.lower() == ".npy":
+        np.save(args.out, projection.cpu().numpy().astype(np.float32))
+    else:
+        Image.fromarray(enlarge(normalize_deconvolution(projection), DECONV_PNG_SCALE)).save(args.out)
+    return {
+        "model": args.model, "image": str(args.image), "layer": layer, "channel": args.channel,
+        "value": round(value, 6), "fired": value > 0, "location": {"row": row, "column": column},
+        "receptive_field": {"top": top, "left": left, "bottom": bottom, "right": right}, "out": str(args.out),
+    }  # fmt: skip
+
+
+def _atlas(args: argparse.Namespace) -> dict:
+    from core.datasets import read_dataset
+    from core.explain.atlas import atlas_for_samples, resolve_layers, write_atlas
+    from core.models import load_model
+    from core.progress import tqdm_progress
+
+    if args.top < 1:
+        raise InputError(f"--top must be at least 1, not {args.top}.")
+    model = load_model(args.model)
+    # Bad input fails here, before the progress bar, so the error is one line.
+    layers = resolve_layers(model, args.layers.split(",")) if args.layers else None
+    samples = read_dataset(args.format, args.root, split=args.split)
+    with tqdm_progress("filter atlas") as progress:
+        atlas = atlas_for_samples(model, samples, args.top, layers, progress=progress)
+    written = write_atlas(atlas, args.out)
+    return {
+        "model": args.model, "faces": atlas.n_faces, "top": atlas.top, "from_store": atlas.from_store,
+        "layers": {layer: atlas.maps[layer].channels for layer in atlas.layers},
+        "out": str(args.out), "files": len(written),
+    }  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -145,6 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
     predict.set_defaults(run=_predict)
 
+    deconv = verbs.add_parser(
+        "deconv", help="project a feature map's strongest response back to pixels (Zeiler & Fergus)"
+    )
+    deconv.add_argument("image", type=Path)
+    deconv.add_argument("--model", default=DEFAULT_MODEL)
+    deconv.add_argument("--layer", required=True, help="a conv, ReLU or pool layer: conv2 or features.conv2")
+    deconv.add_argument("--channel", type=int, required=True, help="the feature map, 0-based")
+    deconv.add_argument("--aligned", action="store_true", help="the image is already an aligned crop")
+    deconv.add_argument(
+        "--out", type=Path, required=True,
+        help=".npy: the raw projection (1, 1, 48, 48) float32; .png: the normalised picture, enlarged x4",
+    )  # fmt: skip
+    deconv.set_defaults(run=_deconv)
+
     evaluate = verbs.add_parser("evaluate", help="accuracy, macro-F1 and 95%% CIs on a dataset")
     evaluate.add_argument("--model", default=DEFAULT_MODEL)
     evaluate.add_argument("--format", required=True)
@@ -153,6 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--au-labels", type=Path)
     evaluate.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
     evaluate.set_defaults(run=_evaluate)
+
+    atlas = verbs.add_parser(
+        "atlas", help="each feature map's top faces and their deconvolutions (Zeiler & Fergus fig. 2)"
+    )
+    atlas.add_argument("--model", default=DEFAULT_MODEL)
+    atlas.add_argument("--format", required=True, help="fer2013, ckplus, folder or generated")
+    atlas.add_argument("--root", type=Path, help="the dataset folder (not needed for generated)")
+    atlas.add_argument("--split", help="train, test or private (FER2013)")
+    atlas.add_argument("--top", type=int, default=9, help="faces kept per feature map (default 9)")
+    atlas.add_argument("--layers", help="comma-separated layers, e.g. conv1,conv2 (default: every conv)")
+    atlas.add_argument(
+        "--out", type=Path, required=True,
+        help="folder for atlas.json, <layer>.png overviews and <layer>/channel_<c>.png sheets",
+    )  # fmt: skip
+    atlas.set_defaults(run=_atlas)
 
     train = verbs.add_parser("train", help="train a model and write its weights and model card")
     train.add_argument("--name", required=True, help="model name, e.g. fan2019-fer2013")

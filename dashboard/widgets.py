@@ -51,9 +51,22 @@ def show_error(error: Exception) -> None:
 
 
 def query_choice(name: str, options: list[str], default: str | None = None) -> int:
-    """Index in `options` of the value the URL names, so a shared link restores the view."""
-    wanted = st.query_params.get(name, default)
-    return options.index(wanted) if wanted in options else 0
+    """Index in `options` of the value the URL names, so a shared link restores the view.
+
+    A missing or unknown value gives `default` (or the first option): a bad link never breaks a page.
+    """
+    for wanted in (st.query_params.get(name), default):
+        if wanted in options:
+            return options.index(wanted)
+    return 0
+
+
+def query_int(name: str) -> int | None:
+    """The URL's whole number under `name`, or None when it holds none."""
+    try:
+        return int(st.query_params.get(name, ""))
+    except ValueError:
+        return None
 
 
 def query_list(name: str) -> list[str]:

@@ -1,16 +1,209 @@
-"""Explore a face: found, measured with 478 landmarks, and aligned to the models' crop."""
+"""Explore a face: found, measured with 478 landmarks, aligned to the models' crop, and what
+a model sees in it (feature maps, Zeiler & Fergus deconvolution, attribution maps)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from core.errors import InputError
+from core.explain import METHODS, activations, deconvolve_top_k, explain, receptive_field
+from core.explain.figures import (
+    METHOD_NOTES,
+    attribution_on_face,
+    colorize,
+    conv_layer_labels,
+    enlarge,
+    feature_map_grid,
+    field_on_face,
+    normalize_deconvolution,
+    strength_order,
+    upsample,
+)
 from core.faces import draw_faces, draw_landmarks, prepare_face
-from core.models.summary import predict_expression
+from core.models.inputs import INPUT_SIZE, to_tensor
+from core.models.summary import model_classes, predict_expression
 from dashboard.charts import probabilities_chart
 from dashboard.export import download_chart, download_image, download_table
-from dashboard.widgets import face_analyzer, face_input, pick_model, show_error
+from dashboard.widgets import face_analyzer, face_input, pick_model, query_choice, query_int, show_error
 
 CROP_DISPLAY_SCALE = 6  # the 48 px crop, shown large enough to see the landmarks
+DEFAULT_METHOD = "grad_cam"  # the coarse "where" map is the easiest to read first
+GRID_COLUMNS = 16  # 16 maps a row: a small layer fits one row, conv3 of FanNet (128 maps) eight
+
+
+# --- What the network sees: state in the URL, heavy calls cached by (model, crop, parameters) ---
+
+
+def model_input(model: torch.nn.Module, crop: bytes) -> torch.Tensor:
+    # The crop travels as bytes so st.cache_data can hash it; the model is keyed by name.
+    pixels = np.frombuffer(crop, np.uint8).reshape(1, INPUT_SIZE, INPUT_SIZE).copy()
+    return to_tensor(pixels).to(next(model.parameters()).device)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def layer_labels(_model: torch.nn.Module, model_id: str) -> dict[str, str]:
+    return conv_layer_labels(_model)
+
+
+@st.cache_data(show_spinner="Reading the feature maps…", max_entries=64)
+def feature_maps(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str) -> np.ndarray:
+    return activations(_model, model_input(_model, crop), [layer])[layer][0].cpu().numpy()
+
+
+@st.cache_data(show_spinner="Projecting back to pixels…", max_entries=64)
+def deconvolution(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str, channel: int) -> tuple:
+    value, where, projection = deconvolve_top_k(_model, model_input(_model, crop), layer, channel, 1)[0]
+    return value, where, projection.cpu().numpy(), receptive_field(_model, layer, where)
+
+
+@st.cache_data(show_spinner="Computing the attribution…", max_entries=64)
+def attribution(
+    _model: torch.nn.Module, model_id: str, crop: bytes, method: str, target: int, layer: str | None
+) -> np.ndarray:
+    return explain(_model, model_input(_model, crop), method, target, layer)
+
+
+def feature_maps_section(model, model_id: str, crop: bytes, labels: dict[str, str]) -> tuple[str, np.ndarray]:
+    """Layer picker and the layer's maps as a grid, strongest first; returns (layer, maps)."""
+    layers = list(labels)
+    layer = st.selectbox(
+        "Layer", layers, index=query_choice("layer", layers, layers[-1]), format_func=labels.get, key="layer"
+    )
+    st.query_params["layer"] = layer
+    maps = feature_maps(model, model_id, crop, layer)
+    short = layer.rsplit(".", 1)[-1]
+    # After the ReLU (negative responses cut to 0): what the next layer receives.
+    grid = feature_map_grid(np.maximum(maps, 0), strength_order(maps), columns=GRID_COLUMNS)
+    st.image(grid)
+    st.caption(
+        f"The {len(maps)} feature maps of {short} for this face after its ReLU, strongest first; the number "
+        f"in each corner is the map's channel. One colour scale for all: black is 0, pale yellow the "
+        f"strongest response ({max(float(maps.max()), 0):.2f})."
+    )
+    download_image(grid, f"feature-maps-{short}", key="feature-maps")
+    return layer, maps
+
+
+def pick_channel(layer: str, maps: np.ndarray, layer_from_url: bool) -> int:
+    """The feature map to project: the URL's (when it is for this layer and exists), else the strongest."""
+    best = strength_order(maps)[0]
+    wanted = query_int("channel") if layer_from_url else None
+    default = wanted if wanted is not None and 0 <= wanted < len(maps) else best
+    channel = st.number_input(
+        f"Feature map (0 to {len(maps) - 1}; the strongest is {best})",
+        min_value=0,
+        max_value=len(maps) - 1,
+        value=default,
+        key=f"channel-{layer}",  # one per layer: a channel of one layer means nothing in another
+    )
+    st.query_params["channel"] = str(int(channel))
+    return int(channel)
+
+
+def deconvolution_section(model, model_id: str, crop: np.ndarray, layer: str, maps: np.ndarray, channel: int):
+    """Side by side: the projection of the map's maximum, the map itself, its receptive field."""
+    value, (row, column), projection, field = deconvolution(model, model_id, crop.tobytes(), layer, channel)
+    short, (height, width) = layer.rsplit(".", 1)[-1], maps.shape[1:]
+    top, left, bottom, right = field
+    stem = f"{short}-map{channel}"
+    projected, raw, where = st.columns(3)
+    with projected:
+        st.markdown("**Deconvolution**")
+        picture = enlarge(normalize_deconvolution(projection), CROP_DISPLAY_SCALE)
+        st.image(picture, width="stretch")
+        if value > 0:
+            st.caption(
+                f"Map {channel}'s strongest response ({value:.2f}, at row {row}, column {column} of its "
+                f"{height}x{width} grid) projected back to pixels (Zeiler & Fergus deconvnet): the pattern "
+                "that drives it. Contrast stretched for this picture alone, around zero: gray is 0."
+            )
+        else:
+            st.caption(
+                f"Map {channel} does not fire on this face (its largest value is {value:.2f}): "
+                "there is nothing to project, so the picture is uniform gray."
+            )
+        download_image(picture, f"deconvolution-{stem}", key="deconvolution")
+    with raw:
+        st.markdown("**Feature map**")
+        picture = enlarge(colorize(upsample(maps[channel], INPUT_SIZE), "diverging"), CROP_DISPLAY_SCALE)
+        st.image(picture, width="stretch")
+        st.caption(
+            f"Map {channel} itself ({height}x{width}, before its ReLU), stretched to the face's size: red where "
+            "it responds, blue where it is pushed down, white 0."
+        )
+        download_image(picture, f"feature-map-{stem}", key="feature-map")
+    with where:
+        st.markdown("**Receptive field**")
+        picture = field_on_face(crop, field, CROP_DISPLAY_SCALE)
+        st.image(picture, width="stretch")
+        st.caption(
+            f"The face pixels that can reach that response: rows {top}–{bottom - 1}, columns "
+            f"{left}–{right - 1}, the receptive field of one unit of {short}."
+        )
+        download_image(picture, f"receptive-field-{stem}", key="receptive-field")
+
+
+def attribution_section(model, model_id: str, crop: np.ndarray, labels: dict[str, str], predicted: str):
+    """Which pixels made the network say a class: method, target and layer in the URL."""
+    st.subheader("Which pixels decide the class")
+    methods, classes, layers = list(METHODS), model_classes(model), list(labels)
+    choose_method, choose_target, choose_layer = st.columns(3)
+    method = choose_method.selectbox(
+        "Method",
+        methods,
+        index=query_choice("method", methods, DEFAULT_METHOD),
+        format_func=lambda name: METHODS[name].label,
+        key="method",
+    )
+    target = choose_target.selectbox(
+        "Class to explain",
+        classes,
+        index=query_choice("target", classes, predicted),
+        format_func=lambda name: f"{name} (predicted)" if name == predicted else name,
+        key="target",
+    )
+    st.query_params["method"], st.query_params["target"] = method, target
+    layer = None
+    if METHODS[method].needs_layer:
+        layer = choose_layer.selectbox(
+            "Grad-CAM layer",
+            layers,
+            index=query_choice("cam_layer", layers, layers[-1]),
+            format_func=labels.get,
+            key="cam_layer",
+        )
+        st.query_params["cam_layer"] = layer
+    heat = attribution(model, model_id, crop.tobytes(), method, classes.index(target), layer)
+    picture = attribution_on_face(crop, heat, CROP_DISPLAY_SCALE)
+    shown, text = st.columns([1, 2])
+    shown.image(picture, width="stretch")
+    colours = (
+        f"Red: raises the score of '{target}'; blue: lowers it; the face shows through where the map is near 0."
+        if heat.min() < 0
+        else f"Bright: where the evidence for '{target}' lies; the face shows through where the map is near 0."
+    )
+    text.markdown(f"**{METHODS[method].label}** for '{target}'")
+    text.caption(colours)
+    text.caption(METHOD_NOTES[method])
+    with text:
+        download_image(picture, f"{method}-{target}", key="attribution")
+
+
+def what_the_network_sees(model_name: str, model, crop: np.ndarray, probabilities: dict[str, float]) -> None:
+    st.header("What the network sees")
+    model_id = f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}"
+    # The URL's channel is only meant for the layer it came with.
+    layer_in_url = st.query_params.get("layer")
+    try:
+        labels = layer_labels(model, model_id)
+        layer, maps = feature_maps_section(model, model_id, crop.tobytes(), labels)
+        channel = pick_channel(layer, maps, layer_from_url=layer_in_url == layer)
+        deconvolution_section(model, model_id, crop, layer, maps, channel)
+        attribution_section(model, model_id, crop, labels, max(probabilities, key=probabilities.get))
+    except InputError as error:
+        show_error(error)
+
 
 st.title("Explore a face")
 chosen = face_input()
@@ -57,9 +250,8 @@ st.subheader("What the model says")
 picked = pick_model()
 if picked is not None:
     model_name, model = picked
-    chart = probabilities_chart(
-        predict_expression(model, result.crop.image), f"Expression probabilities: {model_name}"
-    )
+    probabilities = predict_expression(model, result.crop.image)
+    chart = probabilities_chart(probabilities, f"Expression probabilities: {model_name}")
     st.altair_chart(chart, width="stretch")
     st.caption(
         "The network's softmax output for this crop: how sure the model is, not a measured emotion. "
@@ -80,3 +272,6 @@ if result.face is not None and result.face.landmarks is not None:
         )
         st.dataframe(table, hide_index=True, height=240)
         download_table(table, "landmarks", key="landmarks")
+
+if picked is not None:
+    what_the_network_sees(model_name, model, result.crop.image, probabilities)
