@@ -12,4 +12,4 @@ python -m core train --name fan2019-ckplus-ft --arch fan2019 --format ckplus --r
   --init fan2019-fer2013 --cv 10 --epochs 20 --lr 1e-3
 
 python -m core train --name breuer2017-fer2013 --arch breuer2017 --width 0.5 --format fer2013 \
-  --root "$DATA/fer2013" --train-split train --val-split test --epochs 7
+  --root "$DATA/fer2013" --train-split train --val-split test --epochs 5
