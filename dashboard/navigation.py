@@ -11,6 +11,7 @@ PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 PAGE_SPECS = (
     ("home", "Home", ":material/home:"),
     ("explore", "Explore a face", ":material/face:"),
+    ("atlas", "Filter atlas", ":material/grid_view:"),
     ("models", "Models", ":material/model_training:"),
     ("datasets", "Datasets", ":material/photo_library:"),
 )
