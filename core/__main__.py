@@ -120,17 +120,12 @@ def _predict(args: argparse.Namespace) -> dict:
     return {"model": args.model, "predictions": rows}
 
 
-def _layer_name(model, layer: str) -> str:
-    """A layer as named in `model.named_modules()`; the short name (`conv2`) is accepted too."""
-    modules = dict(model.named_modules())
-    return f"features.{layer}" if layer not in modules and f"features.{layer}" in modules else layer
-
-
 def _deconv(args: argparse.Namespace) -> dict:
     import numpy as np
     from PIL import Image
 
     from core.explain import deconvolve_top_k, receptive_field
+    from core.explain.atlas import resolve_layers
     from core.explain.figures import enlarge, normalize_deconvolution
     from core.faces import FaceAnalyzer, prepare_face
     from core.media import load_image
@@ -142,7 +137,7 @@ def _deconv(args: argparse.Namespace) -> dict:
             f"--out must end in .png (the picture) or .npy (the raw projection), not '{args.out.name}'."
         )
     model = load_model(args.model)
-    layer = _layer_name(model, args.layer)
+    layer = resolve_layers(model, [args.layer])[0]
     # Found and aligned as `predict` does, so both verbs see the same crop.
     analyzer = None if args.aligned else FaceAnalyzer()
     try:

@@ -36,6 +36,18 @@ def analyzer():
         yield shared
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: with other work on the CPU, torch's two-thread pool
+    waits for busy cores and a single small pass takes tens of times longer."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Each test gets its own results store, so nothing a user saved is touched."""

@@ -32,13 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 N_FACES, TOP = 40, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small batches are fastest on one thread while other work holds the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Batch-one work is fastest on one thread while other work holds the cores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def seeded(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

@@ -30,14 +30,8 @@ from core.models.architectures import BreuerNet, FanNet, fold_batch_norm
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Batch-one work is fastest on one thread; with other work on the CPU, torch's pool
-    # waits for busy cores and a single pass takes tens of times longer.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Batch-one work is fastest on one thread while other work holds the cores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def faces(n: int, seed: int = 0) -> list[torch.Tensor]:
