@@ -141,6 +141,8 @@ if picked is not None:
         show_table(facts, f"{name}-card", key="card", height=36 * (len(facts) + 1))  # all rows, no scroll
         if card.get("command"):
             st.code(card["command"], language="bash")
+    if card.get("notes"):
+        st.warning(card["notes"], icon=":material/info:")  # caveats travel with the numbers
     show_metrics(card, name)
     show_history(card.get("history"), name)
     st.subheader("Layers")

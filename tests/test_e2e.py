@@ -197,3 +197,26 @@ def test_uploads_get_one_clear_message_and_the_app_goes_on(page, server, case):
     page.screenshot(path=str(SHOTS / f"upload-{case}.png"), full_page=True)
     check_page(page)
     assert expected in page.inner_text("body")
+
+
+def test_a_built_atlas_opens_from_its_url(page, server):
+    page.goto(f"{server}/atlas?built=1&top=3&layer=features.conv2&channel=4")
+    # Building shows a progress bar; done when the layer overview and the filter sheet are drawn.
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 2", timeout=180_000
+    )
+    settle(page)
+    page.screenshot(path=str(SHOTS / "atlas-built.png"), full_page=True)
+    check_page(page)
+    assert "features.conv2" in page.url and "channel=4" in page.url
+
+
+def test_explore_shows_what_the_network_sees(page, server):
+    open_page(page, f"{server}/explore?method=guided_backprop", "explore-network")
+    section = page.get_by_text("What the network sees")
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explore-network-sees.png"), full_page=False)
+    assert page.locator('[data-testid="stImage"]').count() >= 7, (
+        "grid, three deconvolution views, attribution"
+    )
+    check_page(page)

@@ -148,3 +148,18 @@ def test_the_new_charts_export_as_png_and_svg():
     assert {row["split"] for row in charts[1].hconcat[0].data.to_dict("records")} == {"training"}
     top = charts[2].data.iloc[0]
     assert (top["expression"], bool(top["top"])) == ("happy", True)
+
+
+def test_a_cards_notes_are_shown_beside_its_metrics(tiny_zoo, tmp_path, monkeypatch):
+    import shutil
+
+    from core.models.zoo import read_manifest, write_card
+
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_zoo, folder)
+    card = read_manifest(folder)["fan2019-tiny"]
+    write_card({**card, "notes": "Trained on blurred faces only."}, folder)
+    monkeypatch.setenv("FER_WEIGHTS_DIR", str(folder))
+    app = run_page("models", model="fan2019-tiny")
+    assert not app.exception
+    assert any("Trained on blurred faces only." in w.value for w in app.warning)
