@@ -99,24 +99,29 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return result
 
 
-def _predict(args: argparse.Namespace) -> dict:
+def _model_crops(paths: list[Path], aligned: bool) -> list:
+    """Each image's face, found and aligned as the pages do (or passed through when aligned)."""
     from core.faces import FaceAnalyzer, prepare_face
     from core.media import load_image
+
+    analyzer = None if aligned else FaceAnalyzer()
+    try:
+        return [prepare_face(load_image(path), analyzer, aligned=aligned).crop.image for path in paths]
+    finally:
+        if analyzer is not None:
+            analyzer.close()
+
+
+def _predict(args: argparse.Namespace) -> dict:
     from core.models import load_model
-    from core.models.training import predict_logits
+    from core.models.summary import predict_expression
 
     model = load_model(args.model)
-    analyzer = FaceAnalyzer()
     rows = []
-    try:
-        for path in args.images:
-            crop = prepare_face(load_image(path), analyzer, aligned=args.aligned).crop.image
-            probabilities = predict_logits(model, crop[None]).softmax(1)[0].tolist()
-            ranked = sorted(zip(model.card["classes"], probabilities, strict=True), key=lambda p: -p[1])
-            rows.append({"image": str(path), "label": ranked[0][0],
-                         "probabilities": {c: round(p, 4) for c, p in ranked}})  # fmt: skip
-    finally:
-        analyzer.close()
+    for path, crop in zip(args.images, _model_crops(args.images, args.aligned), strict=True):
+        ranked = sorted(predict_expression(model, crop).items(), key=lambda p: -p[1])
+        rows.append({"image": str(path), "label": ranked[0][0],
+                     "probabilities": {c: round(p, 4) for c, p in ranked}})  # fmt: skip
     return {"model": args.model, "predictions": rows}
 
 
@@ -127,8 +132,6 @@ def _deconv(args: argparse.Namespace) -> dict:
     from core.explain import deconvolve_top_k, receptive_field
     from core.explain.atlas import resolve_layers
     from core.explain.figures import enlarge, normalize_deconvolution
-    from core.faces import FaceAnalyzer, prepare_face
-    from core.media import load_image
     from core.models import load_model
     from core.models.inputs import to_tensor
 
@@ -138,13 +141,7 @@ def _deconv(args: argparse.Namespace) -> dict:
         )
     model = load_model(args.model)
     layer = resolve_layers(model, [args.layer])[0]
-    # Found and aligned as `predict` does, so both verbs see the same crop.
-    analyzer = None if args.aligned else FaceAnalyzer()
-    try:
-        crop = prepare_face(load_image(args.image), analyzer, aligned=args.aligned).crop.image
-    finally:
-        if analyzer is not None:
-            analyzer.close()
+    crop = _model_crops([args.image], args.aligned)[0]  # the same crop `predict` sees
     peaks = deconvolve_top_k(model, to_tensor(crop[None]), layer, args.channel, 1)
     value, (row, column), projection = peaks[0]
     top, left, bottom, right = receptive_field(model, layer, (row, column), crop.shape)

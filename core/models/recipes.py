@@ -4,6 +4,7 @@
 k-fold cross-validation (the score in the card), then trains the shipped model on all faces.
 """
 
+import functools
 import platform
 import time
 from dataclasses import asdict
@@ -48,11 +49,14 @@ def _new_model(architecture: str, classes: list[str], width: float, init: str | 
         architecture, num_classes=len(classes), batch_norm=architecture == "breuer2017", width=width
     )
     if init:
-        # Fine-tuning: every layer from the source model but the last, which is new.
-        source = load_model(init)
-        state = {k: v for k, v in source.state_dict().items() if not k.startswith("classifier.fc2")}
-        model.load_state_dict(state, strict=False)
+        model.load_state_dict(_fine_tuning_start(init), strict=False)
     return model
+
+
+@functools.lru_cache(maxsize=2)
+def _fine_tuning_start(init: str) -> dict[str, torch.Tensor]:
+    """Every layer of the source model but the last, which is new; read and verified once for all folds."""
+    return {k: v for k, v in load_model(init).state_dict().items() if not k.startswith("classifier.fc2")}
 
 
 def _export(model: torch.nn.Module, architecture: str) -> torch.nn.Module:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from core.errors import InputError
+from core.explain.safety import model_lock
 from core.models.inputs import INPUT_SIZE
 from core.models.training import predict_logits
 
@@ -65,17 +66,19 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 48, 48))
         )
 
     leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(n, mod, i, o)) for n, m in leaves]
-    was_training = model.training
-    try:
-        device = next(model.parameters()).device
-        model.eval()  # dropout and batch norm as at inference; shapes do not depend on it
-        with torch.no_grad():
-            model(torch.zeros(input_shape, device=device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
+    # The app shares one cached model between sessions: hooks must not meet another session's.
+    with model_lock(model):
+        hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(n, mod, i, o)) for n, m in leaves]
+        was_training = model.training
+        try:
+            device = next(model.parameters()).device
+            model.eval()  # dropout and batch norm as at inference; shapes do not depend on it
+            with torch.no_grad():
+                model(torch.zeros(input_shape, device=device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+            model.train(was_training)
     return rows
 
 
