@@ -15,6 +15,9 @@ FORMATS: dict[str, str] = {
     "fer2013": "FER2013: the Kaggle csv (emotion,pixels,Usage) or train|test/<class>/ folders",
     "ckplus": "CK+: the original cohn-kanade-images/Emotion/FACS tree, or CK+48/<class>/ folders",
     "folder": "Any folder of <class>/<image> files",
+    "casme2": "CASME II micro-expression clips: CASME2_RAW_selected/sub01/EP02_01f/img46.jpg + its coding sheet",
+    "samm": "SAMM micro-expression clips: SAMM/006/006_1_2/006_05562.jpg + its coding sheet",
+    "megc": "MEGC 2019 composite (CASME II + SAMM + SMIC, 3 classes): combined_3class_gt.csv + the clip trees",
     "generated": "Faces drawn by the dashboard itself (the embedded default; no root needed)",
 }
 
@@ -56,6 +59,15 @@ def read_dataset(
         from core.datasets.ckplus import read_ckplus
 
         return read_ckplus(root, split=split, au_labels=au_labels)
+    if fmt in ("casme2", "samm"):
+        from core.datasets.casme2 import read_casme2
+        from core.datasets.samm import read_samm
+
+        return (read_casme2 if fmt == "casme2" else read_samm)(root, split=split, au_labels=au_labels)
+    if fmt == "megc":
+        from core.datasets.megc import read_megc
+
+        return read_megc(root, split=split)
     from core.datasets.folder import read_folder
 
     return read_folder(root, split=split)

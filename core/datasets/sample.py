@@ -12,6 +12,11 @@ class Sample:
 
     `aligned` is True for crops that are already the model's canonical view (FER2013,
     CK+48): they skip face detection and alignment.
+
+    Micro-expression clips (CASME II, SAMM, MEGC) are one Sample each: the image is the
+    apex frame; `frame_paths` lists the clip's frames in order and `onset_frame`,
+    `apex_frame`, `offset_frame` are frame numbers as the coding sheet writes them (the
+    numbers in the frame file names, not positions in `frame_paths`).
     """
 
     source_id: str  # stable id within its dataset: a relative path, or "file.csv#row"
@@ -23,6 +28,11 @@ class Sample:
     split: str | None = None  # train / test, where the dataset says
     aligned: bool = False
     load: Callable[[], np.ndarray] = field(default=None, repr=False, compare=False)
+    emotion: str | None = None  # the dataset's own emotion word, e.g. CASME II "repression"
+    onset_frame: int | None = None
+    apex_frame: int | None = None  # None where the sheet gives none (CASME II writes "/")
+    offset_frame: int | None = None
+    frame_paths: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def image(self) -> np.ndarray:
