@@ -179,6 +179,52 @@ def _atlas(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def _au_table_command(args: argparse.Namespace, params, layers: list[str]) -> str:
+    """Every option spelled out (not sys.argv), so the provenance repeats the run exactly."""
+    return (
+        f"python -m core au-table --model {args.model} --format {args.format} "
+        + (f"--root {args.root} " if args.root else "")
+        + (f"--au-labels {args.au_labels} " if args.au_labels else "")
+        + f"--method {args.method} --layers {','.join(layers)} --combos '{','.join(params.combos)}' "
+        f"--min-present {params.min_present} --bootstrap {params.n_boot} --permutations {params.n_permutations} "
+        f"--spatial-top {params.spatial_top} --regions {params.regions} --seed {params.seed} --out {args.out}"
+    )
+
+
+def _au_table(args: argparse.Namespace) -> dict:
+    from datetime import UTC, datetime
+
+    from core.au.ranking import AUTableParams, au_table_for_samples, write_table
+    from core.datasets import read_dataset
+    from core.explain.atlas import resolve_layers
+    from core.models import load_model
+    from core.progress import tqdm_progress
+
+    if args.out.suffix.lower() != ".csv":
+        raise InputError(f"--out must end in .csv, not '{args.out.name}'.")
+    model = load_model(args.model)
+    # Bad input fails here, before the progress bar, so the error is one line.
+    layers = tuple(resolve_layers(model, args.layers.split(","))) if args.layers else None
+    combos = tuple(c for c in (args.combos or "").split(",") if c.strip())
+    params = AUTableParams(
+        layers=layers, combos=combos, min_present=args.min_present, n_boot=args.bootstrap,
+        n_permutations=args.permutations, seed=args.seed, spatial_top=args.spatial_top, regions=args.regions,
+    ).checked()  # fmt: skip
+    samples = read_dataset(args.format, args.root, au_labels=args.au_labels)
+    with tqdm_progress(f"AU table ({args.method})") as progress:
+        table = au_table_for_samples(model, samples, args.method, params, progress=progress)
+    command, created = _au_table_command(args, params, table.meta["layers"]), datetime.now(UTC)
+    csv_path, json_path = write_table(table, args.out, command, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    meta = table.meta
+    return {
+        "model": args.model, "method": args.method, "rows": len(table.rows), "faces": meta["n_faces"],
+        "units": meta["n_units"], "unit": meta["unit"],
+        "n_present": {au: n["n_present"] for au, n in meta["aus"].items()},
+        "skipped": {au: n["n_present"] for au, n in meta["skipped"].items()},
+        "from_store": table.source == "store", "out": str(csv_path), "provenance": str(json_path),
+    }  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -262,6 +308,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, help="save the training state here each epoch; resume from it"
     )
     train.set_defaults(run=_train)
+    au_table = verbs.add_parser(
+        "au-table", help="rank feature maps per FACS Action Unit, with 95%% CIs and q-values"
+    )
+    au_table.add_argument("--model", default=DEFAULT_MODEL)
+    au_table.add_argument("--format", required=True, help="ckplus, generated, ... (faces with AU labels)")
+    au_table.add_argument("--root", type=Path, help="the dataset folder (not needed for generated)")
+    au_table.add_argument("--au-labels", type=Path, help="CSV of AU presence per CK+ sequence")
+    au_table.add_argument("--method", choices=["distance", "correlation"], default="distance")
+    au_table.add_argument("--layers", help="comma-separated conv layers (default: every conv)")
+    au_table.add_argument("--combos", default="1+2", help="AU combinations too, e.g. 1+2,6+12")
+    au_table.add_argument("--min-present", type=int, default=5, help="skip rarer AUs (units)")
+    au_table.add_argument("--bootstrap", type=int, default=1000, help="resamples of units")
+    au_table.add_argument("--permutations", type=int, default=999, help="permutations for the p-values")
+    au_table.add_argument("--spatial-top", type=int, default=5, help="maps per layer and AU deconvolved")
+    au_table.add_argument(
+        "--regions", choices=["landmarks", "template"], default="landmarks",
+        help="AU regions of aligned crops: each crop's own mesh, or the canonical template (faster)",
+    )  # fmt: skip
+    au_table.add_argument("--seed", type=int, default=0)
+    au_table.add_argument(
+        "--out", type=Path, required=True, help="the table (.csv); its provenance goes beside it (.json)"
+    )
+    au_table.set_defaults(run=_au_table)
     return parser
 
 

@@ -24,3 +24,8 @@ def tqdm_progress(description: str) -> Iterator[Progress]:
             bar.refresh()
 
         yield report
+
+
+def sub_progress(progress: Progress, start: float, end: float) -> Progress:
+    """The progress of a sub-task that fills [start, end] of the caller's bar."""
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

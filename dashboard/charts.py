@@ -117,3 +117,84 @@ def probabilities_chart(probabilities: dict[str, float], title: str) -> alt.Char
             height=max(120, 26 * len(table)), autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
         )
     )
+
+
+# ---- Action Units (pages/au.py, the Explore page's attribution by region) ----
+
+
+def au_heatmap_chart(
+    table: pd.DataFrame, aus: list[str], title: str, selected: tuple[str, int] | None = None
+) -> alt.Chart:
+    """Maps (rows) by AUs (columns) of one layer, coloured by score (red: responds more when the AU
+    is present); a dot marks q < 0.05. Clicking a cell selects it (the "cell" selection)."""
+    table = table.assign(significant=table["q_value"] < 0.05)
+    limit = max(float(table["score"].abs().max()), 1e-9)
+    pick = alt.selection_point(name="cell", fields=["au", "channel"], on="click", clear=False)
+    base = alt.Chart(table).encode(
+        x=alt.X(
+            "au:N",
+            sort=aus,
+            title="Action Unit",
+            axis=alt.Axis(labelAngle=-90, labelOverlap=False, orient="top"),
+        ),
+        y=alt.Y("channel:O", title="Feature map (channel)", axis=alt.Axis(labelFontSize=8)),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(
+            "score:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit]), title="score"
+        ),
+        tooltip=[
+            "channel", "au", alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("ci_low:Q", format=".3f"),
+            alt.Tooltip("ci_high:Q", format=".3f"), alt.Tooltip("q_value:Q", format=".3g"), "rank", "n_present",
+        ],
+    ).add_params(pick)  # fmt: skip
+    layers = [cells, base.transform_filter(alt.datum.significant).mark_circle(size=6, color="black")]
+    if selected is not None:
+        chosen = table[(table["au"] == selected[0]) & (table["channel"] == selected[1])]
+        layers.append(alt.Chart(chosen).mark_rect(fill=None, stroke="black", strokeWidth=2)
+                      .encode(x=alt.X("au:N", sort=aus), y="channel:O"))  # fmt: skip
+    rows = table["channel"].nunique()
+    return alt.layer(*layers).properties(
+        title=title,
+        width=max(300, 22 * len(aus)),
+        height=max(160, 5 * rows),
+        autosize=alt.AutoSizeParams(type="pad"),
+    )
+
+
+def au_ranking_chart(table: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Maps ranked for one AU: a bar per map (its score) with the bootstrap 95% CI as a whisker."""
+    table = table.assign(
+        map=table["layer"].str.rsplit(".", n=1).str[-1] + " #" + table["channel"].astype(str)
+    )
+    order = list(table["map"])
+    base = alt.Chart(table).encode(y=alt.Y("map:N", sort=order, title=None))
+    bars = base.mark_bar(color="#9ecae1").encode(
+        x=alt.X("score:Q", title="score (95% CI)"),
+        tooltip=["map", alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("ci_low:Q", format=".3f"),
+                 alt.Tooltip("ci_high:Q", format=".3f"), alt.Tooltip("q_value:Q", format=".3g")],
+    )  # fmt: skip
+    whiskers = base.mark_rule(color="black").encode(x="ci_low:Q", x2="ci_high:Q")
+    return (bars + whiskers).properties(
+        title=title,
+        height=max(120, 20 * len(table)),
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    )
+
+
+def region_share_chart(table: pd.DataFrame, title: str) -> alt.Chart:
+    """The share of positive attribution in each AU region (and elsewhere), as horizontal bars."""
+    return (
+        alt.Chart(table, title=title)
+        .mark_bar(color="#d62728")
+        .encode(
+            x=alt.X("share:Q", title="Share of positive attribution", axis=alt.Axis(format="%")),
+            y=alt.Y("region:N", sort=list(table["region"]), title=None),
+            tooltip=["region", "aus", alt.Tooltip("share:Q", format=".1%"), "pixels"],
+        )
+        .properties(
+            height=max(120, 24 * len(table)), autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
+        )
+    )
+
+

@@ -12,6 +12,7 @@ PAGE_SPECS = (
     ("home", "Home", ":material/home:"),
     ("explore", "Explore a face", ":material/face:"),
     ("atlas", "Filter atlas", ":material/grid_view:"),
+    ("au", "Action Units", ":material/sentiment_satisfied:"),
     ("models", "Models", ":material/model_training:"),
     ("datasets", "Datasets", ":material/photo_library:"),
 )

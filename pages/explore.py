@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.au.spatial import attribution_by_region, crop_landmarks
 from core.errors import InputError
 from core.explain import METHODS, activations, deconvolve_top_k, explain, receptive_field
 from core.explain.figures import (
@@ -23,7 +24,7 @@ from core.explain.figures import (
 from core.faces import draw_faces, draw_landmarks, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.summary import model_classes, predict_expression
-from dashboard.charts import probabilities_chart
+from dashboard.charts import probabilities_chart, region_share_chart
 from dashboard.export import download_chart, download_image, download_table
 from dashboard.widgets import face_analyzer, face_input, pick_model, query_choice, query_int, show_error
 
@@ -144,7 +145,14 @@ def deconvolution_section(model, model_id: str, crop: np.ndarray, layer: str, ma
         download_image(picture, f"receptive-field-{stem}", key="receptive-field")
 
 
-def attribution_section(model, model_id: str, crop: np.ndarray, labels: dict[str, str], predicted: str):
+def attribution_section(
+    model,
+    model_id: str,
+    crop: np.ndarray,
+    labels: dict[str, str],
+    predicted: str,
+    landmarks: np.ndarray | None = None,
+):
     """Which pixels made the network say a class: method, target and layer in the URL."""
     st.subheader("Which pixels decide the class")
     methods, classes, layers = list(METHODS), model_classes(model), list(labels)
@@ -188,9 +196,42 @@ def attribution_section(model, model_id: str, crop: np.ndarray, labels: dict[str
     text.caption(METHOD_NOTES[method])
     with text:
         download_image(picture, f"{method}-{target}", key="attribution")
+    attribution_regions_section(heat, crop, landmarks, method, target)
 
 
-def what_the_network_sees(model_name: str, model, crop: np.ndarray, probabilities: dict[str, float]) -> None:
+@st.cache_data(show_spinner=False, max_entries=64)
+def aligned_crop_landmarks(crop: bytes) -> np.ndarray | None:
+    # A pre-aligned dataset crop went through no detection: mesh it as it is.
+    return crop_landmarks(np.frombuffer(crop, np.uint8).reshape(INPUT_SIZE, INPUT_SIZE), face_analyzer())
+
+
+def attribution_regions_section(
+    heat: np.ndarray, crop: np.ndarray, landmarks, method: str, target: str
+) -> None:
+    """Of the positive attribution, the share inside each AU region: which parts of the face were used."""
+    if landmarks is None:
+        landmarks = aligned_crop_landmarks(crop.tobytes())
+    table = pd.DataFrame(attribution_by_region(heat, landmarks))
+    chart = region_share_chart(table, f"Where the evidence for '{target}' lies, by AU region")
+    st.altair_chart(chart, width="stretch")
+    where = "this face's landmarks" if landmarks is not None else "the canonical face (no mesh was found)"
+    st.caption(
+        f"Of the positive part of the {METHODS[method].label} map (what raised the score of '{target}'), the "
+        f"share inside each region where FACS Action Units show, drawn from {where} (the Action Units page "
+        "draws the regions). Regions overlap (the lip corners lie on the lips), so shares can add up to more "
+        "than 100%; 'elsewhere' is outside them all."
+    )
+    download_chart(chart, f"regions-{method}-{target}", key="au-regions-chart")
+    download_table(table, f"regions-{method}-{target}", key="au-regions-table")
+
+
+def what_the_network_sees(
+    model_name: str,
+    model,
+    crop: np.ndarray,
+    probabilities: dict[str, float],
+    landmarks: np.ndarray | None = None,
+) -> None:
     st.header("What the network sees")
     model_id = f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}"
     # The URL's channel is only meant for the layer it came with.
@@ -200,7 +241,9 @@ def what_the_network_sees(model_name: str, model, crop: np.ndarray, probabilitie
         layer, maps = feature_maps_section(model, model_id, crop.tobytes(), labels)
         channel = pick_channel(layer, maps, layer_from_url=layer_in_url == layer)
         deconvolution_section(model, model_id, crop, layer, maps, channel)
-        attribution_section(model, model_id, crop, labels, max(probabilities, key=probabilities.get))
+        attribution_section(
+            model, model_id, crop, labels, max(probabilities, key=probabilities.get), landmarks
+        )
     except InputError as error:
         show_error(error)
 
@@ -274,4 +317,4 @@ if result.face is not None and result.face.landmarks is not None:
         download_table(table, "landmarks", key="landmarks")
 
 if picked is not None:
-    what_the_network_sees(model_name, model, result.crop.image, probabilities)
+    what_the_network_sees(model_name, model, result.crop.image, probabilities, result.crop.landmarks)

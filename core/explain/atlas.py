@@ -45,7 +45,7 @@ from core.explain.deconv import _deconv_module, _refuse_batch_norm, receptive_fi
 from core.explain.figures import GRID_BACKGROUND, draw_box, enlarge, normalize_deconvolution
 from core.explain.safety import check_attribution_safe, gradients_on, model_lock
 from core.models.inputs import crops_from_samples, to_tensor
-from core.progress import Progress, no_progress
+from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 
 ATLAS_KIND = "atlas"
@@ -321,13 +321,13 @@ def build_atlas(
     channels = {name: act.shape[1] for name, act in activations(model, example, layers).items()}
     rows = sum(channels.values()) * top
     share = len(crops) / (len(crops) + DECONV_COST * rows)  # of the bar, for pass 1
-    best = _strongest_faces(model, crops, layers, top, batch_size, _part(progress, 0.0, share))
+    best = _strongest_faces(model, crops, layers, top, batch_size, sub_progress(progress, 0.0, share))
     maps, done = {}, 0
     for layer in layers:
         span = channels[layer] * top / rows * (1 - share)
         at = share + done
         maps[layer] = _layer_atlas(model, layer, crops, source_ids, best[layer], batch_size,
-                                   _part(progress, at, at + span))  # fmt: skip
+                                   sub_progress(progress, at, at + span))  # fmt: skip
         done += span
     progress(1.0, "atlas done")
     winners = np.unique(np.concatenate([m.faces.ravel() for m in maps.values()]))
@@ -360,11 +360,6 @@ def _crops_fingerprint(crops: np.ndarray, source_ids: list[str]) -> str:
     digest = hashlib.sha256("\n".join(source_ids).encode())
     digest.update(np.ascontiguousarray(crops).tobytes())
     return digest.hexdigest()[:16]
-
-
-def _part(progress: Progress, start: float, end: float) -> Progress:
-    """The progress of a sub-task that fills [start, end] of the caller's bar."""
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 # Per layer, (values, faces, flat positions), each (channels, k), strongest first.
@@ -439,7 +434,7 @@ def _layer_atlas(
             fields[where] = receptive_field(model, layer, where, crops.shape[1:])
     boxes = np.array([fields[tuple(w)] for w in locations.reshape(-1, 2).tolist()], np.int32)
     channels, top = values.shape
-    deconvolutions, peaks = _deconvolve_rows(
+    deconvolutions, peaks = deconvolve_rows(
         model, layer, crops, faces.ravel(), np.repeat(np.arange(channels), top), locations.reshape(-1, 2),
         batch_size, progress,
     )  # fmt: skip
@@ -454,7 +449,7 @@ def _layer_atlas(
     )
 
 
-def _deconvolve_rows(
+def deconvolve_rows(
     model: nn.Module,
     layer: str,
     crops: np.ndarray,
@@ -543,10 +538,10 @@ def atlas_for_samples(
     share = 0.0
     if crops is None:
         share = READ_SHARE
-        crops = crops_from_samples(samples, progress=_part(progress, 0.0, share))
+        crops = crops_from_samples(samples, progress=sub_progress(progress, 0.0, share))
     atlas = build_atlas(
         model, crops, [s.source_id for s in samples], key["layers"], top,
-        progress=_part(progress, share, 1.0), data_fingerprint=key["data"],
+        progress=sub_progress(progress, share, 1.0), data_fingerprint=key["data"],
     )  # fmt: skip
     store.put_result(ATLAS_KIND, key, atlas.to_bytes())
     return atlas
