@@ -225,6 +225,34 @@ def _au_table(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def _spot(args: argparse.Namespace) -> dict:
+    from core.media import probe_video
+    from core.micro.spotting import resolve_spotter, spot_video
+    from core.progress import tqdm_progress
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise InputError(f"--out must end in .json or .csv, not '{args.out.name}'.")
+    probe_video(args.video)  # bad input fails here, before the progress bar, so the error is one line
+    resolve_spotter(args.model)
+    with tqdm_progress("spotting") as progress:
+        result = spot_video(args.video, args.model, progress)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        args.out.write_text(json.dumps(result.contract(), indent=2) + "\n")
+    else:
+        import csv
+
+        columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
+                   "duration_s", "kind", "label", "score"]  # fmt: skip
+        with open(args.out, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(result.intervals)
+    return {"video": str(args.video), "model": result.model, "fps": result.fps, "frames": result.frames,
+            "intervals": len(result.intervals), "from_store": result.from_store, "out": str(args.out)}  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -331,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the table (.csv); its provenance goes beside it (.json)"
     )
     au_table.set_defaults(run=_au_table)
+    spot = verbs.add_parser("spot", help="spot and classify micro- and macro-expressions in a video")
+    spot.add_argument("video", type=Path)
+    spot.add_argument("--model", help="a MicroLSTM or training-free (default: the shipped MicroLSTM)")
+    spot.add_argument("--out", type=Path, required=True, help=".json (fps, frames, intervals) or .csv")
+    spot.set_defaults(run=_spot)
     return parser
 
 

@@ -119,6 +119,131 @@ def probabilities_chart(probabilities: dict[str, float], title: str) -> alt.Char
     )
 
 
+# --- micro-expressions (pages/micro.py) ---------------------------------------------------
+
+MICRO_CLASS_COLORS = {"negative": "#9467bd", "positive": "#2ca02c", "surprise": "#ff7f0e"}
+MICRO_TIMELINE_POINTS = 1200  # longer clips are max-pooled to this many time steps, so the chart stays light
+
+
+def _pooled_timeline(timeline: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """At most MICRO_TIMELINE_POINTS rows: each bin keeps its maxima (a brief peak is never averaged away)."""
+    if len(timeline) <= MICRO_TIMELINE_POINTS:
+        return timeline[["time_s", *columns]]
+    bins = (pd.RangeIndex(len(timeline)) * MICRO_TIMELINE_POINTS // len(timeline)).to_numpy()
+    grouped = timeline.groupby(bins)
+    return grouped["time_s"].first().to_frame().join(grouped[columns].max())
+
+
+def micro_timeline_chart(
+    timeline: pd.DataFrame, intervals: pd.DataFrame, classes: list[str], threshold: float, title: str
+) -> alt.VConcatChart:
+    """Spotting score, class probabilities and AU-region activity over time, the spotted intervals shaded.
+
+    `timeline`: time_s, score, p_<class>..., region_<name>... per frame; `intervals`: onset_s,
+    offset_s, kind, label (one row each).
+    """
+    regions = [c for c in timeline.columns if c.startswith("region_")]
+    probabilities = [f"p_{c}" for c in classes if c != "none" and f"p_{c}" in timeline.columns]
+    table = _pooled_timeline(timeline, ["score", *probabilities, *regions])
+    x = alt.X("time_s:Q", title="Time (s)", scale=alt.Scale(domain=[0, float(timeline["time_s"].max())]))
+    width = 640
+    shade = (
+        alt.Chart(intervals)
+        .mark_rect(opacity=0.18)
+        .encode(
+            x="onset_s:Q",
+            x2="offset_s:Q",
+            color=alt.Color(
+                "kind:N", scale=alt.Scale(domain=["micro", "macro"], range=["#d62728", "#1f77b4"])
+            ),
+            tooltip=[
+                "kind",
+                "label",
+                alt.Tooltip("onset_s:Q", format=".2f"),
+                alt.Tooltip("offset_s:Q", format=".2f"),
+            ],
+        )
+    )
+    score = (
+        alt.Chart(table)
+        .mark_line(color="black", strokeWidth=1)
+        .encode(
+            x=x,
+            y=alt.Y("score:Q", title="Spotting score"),
+            tooltip=[alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("score:Q", format=".1f")],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"threshold": [threshold]}))
+        .mark_rule(strokeDash=[4, 4], color="gray")
+        .encode(y="threshold:Q")
+    )
+    shaded = [shade] if len(intervals) else []  # an empty table has no column types for Vega-Lite
+    panels = [
+        alt.layer(*shaded, score, rule).properties(
+            width=width, height=150, title="Spotting score (noise units)"
+        )
+    ]
+    if probabilities:
+        long = table.melt("time_s", probabilities, var_name="class", value_name="probability")
+        long["class"] = long["class"].str.removeprefix("p_")
+        lines = (
+            alt.Chart(long)
+            .mark_line(strokeWidth=1.2)
+            .encode(
+                x=x,
+                y=alt.Y("probability:Q", title="Probability", scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color(
+                    "class:N",
+                    title="Class",
+                    scale=alt.Scale(domain=list(MICRO_CLASS_COLORS), range=list(MICRO_CLASS_COLORS.values())),
+                ),
+                tooltip=[
+                    "class",
+                    alt.Tooltip("time_s:Q", format=".2f"),
+                    alt.Tooltip("probability:Q", format=".2f"),
+                ],
+            )
+        )
+        panels.append(
+            alt.layer(*shaded, lines)
+            .resolve_scale(color="independent")
+            .properties(width=width, height=120, title="Class probabilities (MicroLSTM)")
+        )
+    if regions:
+        long = table.melt("time_s", regions, var_name="region", value_name="activity")
+        long["region"] = long["region"].str.removeprefix("region_").str.replace("_", " ")
+        step = float(table["time_s"].diff().median()) if len(table) > 1 else 1.0
+        long["time_end"] = long["time_s"] + (step if step == step else 1.0)
+        heat = (
+            alt.Chart(long)
+            .mark_rect()
+            .encode(
+                x=x,
+                x2="time_end:Q",
+                y=alt.Y(
+                    "region:N",
+                    title="AU region",
+                    sort=[r.removeprefix("region_").replace("_", " ") for r in regions],
+                ),
+                color=alt.Color(
+                    "activity:Q",
+                    title="Activity",
+                    scale=alt.Scale(scheme="orangered", domain=[0, 10], clamp=True),
+                ),
+                tooltip=[
+                    "region",
+                    alt.Tooltip("time_s:Q", format=".2f"),
+                    alt.Tooltip("activity:Q", format=".1f"),
+                ],
+            )
+        )
+        panels.append(
+            heat.properties(width=width, height=22 * len(regions), title="AU-region activity (noise units)")
+        )
+    return alt.vconcat(*panels, title=title).resolve_scale(color="independent")
+
+
 # ---- Action Units (pages/au.py, the Explore page's attribution by region) ----
 
 

@@ -15,6 +15,7 @@ PAGE_SPECS = (
     ("au", "Action Units", ":material/sentiment_satisfied:"),
     ("models", "Models", ":material/model_training:"),
     ("datasets", "Datasets", ":material/photo_library:"),
+    ("micro", "Micro-expressions", ":material/movie:"),
 )
 
 

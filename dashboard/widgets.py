@@ -163,8 +163,16 @@ def cached_model(name: str, weights_dir_str: str, sha256: str = "") -> torch.nn.
     return load_model(name, device=pick_device(), directory=Path(weights_dir_str))
 
 
-def pick_model(key: str = "model") -> tuple[str, torch.nn.Module] | None:
-    """A model picker (state in the URL); None, with a message, when no model can be used."""
+def is_micro_card(card: dict) -> bool:
+    """A micro-expression model (an LSTM over clip features), as opposed to an image CNN."""
+    return card.get("task") == "micro-expression" or card.get("architecture") == "micro_lstm"
+
+
+def pick_model(key: str = "model", include_micro: bool = False) -> tuple[str, torch.nn.Module] | None:
+    """A model picker (state in the URL); None, with a message, when no model can be used.
+
+    Image pages get image models only; `include_micro` also offers the micro-expression LSTMs.
+    """
     try:
         cards = read_manifest()
     except (OSError, ValueError, KeyError) as error:  # e.g. a manifest being rewritten by training
@@ -176,7 +184,11 @@ def pick_model(key: str = "model") -> tuple[str, torch.nn.Module] | None:
             icon=":material/model_training:",
         )
         return None
-    names = list(cards)
+    # Image pages take image models only: a MicroLSTM reads clip features, not a face.
+    names = [name for name, card in cards.items() if include_micro or not is_micro_card(card)]
+    if not names:
+        st.info(f"No image model is installed (in {weights_dir()}); run `{TRAIN_COMMAND}` to train one.")
+        return None
     name = st.selectbox("Model", names, index=query_choice("model", names, DEFAULT_MODEL), key=key)
     st.query_params["model"] = name
     try:

@@ -29,12 +29,20 @@ def show_table(rows: list[dict] | pd.DataFrame, name: str, key: str, **options) 
 
 
 def show_layers(model, name: str, key: str) -> None:
-    rows = layer_table(model)
+    card = getattr(model, "card", None) or {}
+    if card.get("architecture") == "micro_lstm":
+        # An LSTM reads a sequence of per-frame features, not a face: shapes for one second at 30 fps.
+        frames, features = 30, card["arch_args"]["feature_dim"]
+        rows = layer_table(model, input_shape=(1, frames, features))
+        shapes = f"frames x values for a {frames}-frame sequence of {features} features per frame"
+    else:
+        rows = layer_table(model)
+        shapes = "channels x height x width for one 48x48 face"
     table = pd.DataFrame(rows)
     table["output_shape"] = [" x ".join(map(str, shape)) for shape in table["output_shape"]]
     st.caption(
         f"{len(table)} layers and {table['parameters'].sum():,} parameters; output shapes are "
-        "channels x height x width for one 48x48 face (the batch is left out)."
+        f"{shapes} (the batch is left out)."
     )
     show_table(table, f"{name}-layers", key=key, height=280)
 
@@ -56,6 +64,10 @@ def show_metrics(card: dict, name: str) -> None:
     )
     middle.metric("Macro-F1 [95% CI]", with_ci(metrics.get("macro_f1"), *f1_ci))
     n, units = metrics.get("n", 0), metrics.get("n_units")
+    if metrics.get("spotting"):  # a micro-expression model: its units are expressions in clips
+        right.metric("Expressions (n)", f"{n:,} in {metrics.get('clips', '?')} clips")
+        show_spotting(metrics, name)
+        return
     right.metric("Faces (n)", f"{n:,}" if units in (None, n) else f"{n:,} ({units:,} sequences)")
     st.caption(
         f"Measured on {source}. {units_note(metrics, card.get('training', {}).get('format'))} "
@@ -72,6 +84,21 @@ def show_metrics(card: dict, name: str) -> None:
         st.altair_chart(chart, width="content")  # stretched, the cells would lose their square shape
         st.caption("Rows: the true expression; columns: the model's answer. Colour: share of the row.")
         download_chart(chart, f"{name}-confusion", key="confusion")
+
+
+def show_spotting(metrics: dict, name: str) -> None:
+    """A micro-expression model's held-out scores: recognition (UF1, UAR) and MEGC spotting."""
+    st.caption(
+        f"Recognition of the true expressions of {metrics.get('clips', '?')} held-out clips (spotting given): "
+        f"UF1 {metrics['uf1']:.3f}, UAR {metrics['uar']:.3f}; accuracy with a 95% interval over clips. "
+        f"Spotting below: {metrics.get('spotting_rule', 'MEGC, IoU >= 0.5')}."
+    )
+    rows = [
+        {"spotter": method.replace("_", "-"), "kind": kind, **{k: round(v, 3) for k, v in scores.items()}}
+        for method, kinds in metrics["spotting"].items()
+        for kind, scores in kinds.items()
+    ]
+    show_table(rows, f"{name}-spotting", key="spotting")
 
 
 def show_cv(cv: dict | None, name: str) -> None:
@@ -131,7 +158,7 @@ st.caption(
     "how well it does with 95% confidence intervals, and its layers."
 )
 
-picked = pick_model()
+picked = pick_model(include_micro=True)
 if picked is not None:
     name, model = picked
     card = model.card

@@ -15,6 +15,10 @@ python -m core train --name fan2019-ckplus-ft --arch fan2019 --format ckplus --r
 python -m core train --name fan2019-ckplus --arch fan2019 --format ckplus --root "$DATA/ckplus48" \
   --cv 10 --epochs 30 --lr 3e-3
 
+# The micro-expression LSTM, on synthetic clips drawn by the project (core/micro/synthetic.py):
+# 60 training clips (faces 0-2), 20 test clips of face 3; about 15 min on one CPU thread.
+python -m core.micro.lstm --train-clips 60 --test-clips 20 --epochs 40 --hidden 64
+
 # Not shipped yet: too slow for the CPU session that trained the models above (about 10 min an
 # epoch on 2 cores). Run it on a GPU machine.
 python -m core train --name breuer2017-fer2013 --arch breuer2017 --width 0.5 --format fer2013 \

@@ -143,6 +143,8 @@ def _data(card: dict) -> str:
         parts.append(f"train on '{training['train_split']}'")
     if training.get("selection_split"):
         parts.append(f"test on '{training['selection_split']}'")
+    if training.get("test_split"):
+        parts.append(f"test on {training['test_split']}")
     if card.get("cv"):
         parts.append(f"{card['cv']['k']}-fold CV by {card['cv'].get('unit', 'subject')}")
     return ", ".join(parts)
@@ -164,6 +166,7 @@ def card_facts(card: dict) -> list[dict]:
         "Data folder": training.get("root"),
         "Training split": training.get("train_split") or ("all faces" if training.get("format") else None),
         "Selection split": training.get("selection_split"),
+        "Test split (never used in training)": training.get("test_split"),
         "Training faces": training.get("n_train"),
         "Fine-tuned from": training.get("init"),
         "Epochs": config.get("epochs"),

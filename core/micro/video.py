@@ -1,0 +1,588 @@
+"""A clip's face track and per-frame CNN features, streamed: memory stays flat whatever its length.
+
+    features = extract_features("clip.mp4", load_model("fan2019-fer2013"), progress)
+    features.found, features.landmarks, features.pooled, features.regions, features.maxima
+
+The pipeline, one frame at a time (frames are never kept):
+1. `core.media.iter_frames` decodes the clip; `probe_video` gives its real frame rate.
+2. The face is found with `FaceAnalyzer` (BlazeFace + mesh) on the first frame, and again
+   whenever the track is lost; the largest face is followed (`FaceVideo.other_faces` says
+   when there were more).
+3. MediaPipe's face mesh runs in tracking mode on a window around the face, so from frame
+   to frame it only refines the previous landmarks (fast, and it keeps to one face).
+4. The eye centres, which fix the alignment, are smoothed over time with a one-euro filter
+   (Casiez et al. 2012): head jitter is removed without lagging behind real head motion.
+   The landmarks themselves are not smoothed: their motion is the signal.
+5. `core.faces.align_face` makes the 48x48 gray crop; the CNN sees crops in batches.
+
+What is kept per frame (about 2 KB): the mean and the maximum of every post-ReLU feature
+map (the maximum is what the deconvolution projects), the first ReLU layer's maps pooled
+over each AU region of the canonical face (`core.au.regions`), the landmarks of the AU
+regions in crop pixels, the smoothed eye centres and the face box.
+"""
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Full, Queue
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from core.au import regions as au_regions
+from core.errors import FaceError, InputError, MediaError
+from core.explain.activations import activations, feature_layers
+from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, align_face
+from core.media import VideoInfo, iter_frames, probe_video
+from core.models.inputs import INPUT_SIZE, to_tensor
+from core.progress import Progress, no_progress
+
+PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
+MAX_PREALLOCATED = 36_000  # frames (20 minutes at 30 fps, about 80 MB of features)
+BATCH_SIZE = 64  # crops per CNN pass: large enough to amortise, small enough to stay flat
+WINDOW_SCALE = 2.0  # the tracking window's side, in face-box sides
+WINDOW_DRIFT = 0.15  # re-centre the window when the face moved this share of its side
+REDETECT_S = 0.2  # while no face is tracked, look for one this often (seconds)
+WARM_UP = 4  # mesh passes on the frame where a face was (re)detected
+
+# Mesh points of each AU region (core.au.regions' groups); lip corners get their lip neighbours.
+REGION_POINTS: dict[str, tuple[int, ...]] = {
+    "brows": au_regions.RIGHT_EYEBROW + au_regions.LEFT_EYEBROW,
+    "eyelids": au_regions.RIGHT_EYE + au_regions.LEFT_EYE,
+    "cheeks": au_regions.RIGHT_CHEEK + au_regions.LEFT_CHEEK,
+    "nose": au_regions.NOSE,
+    "upper_lip": au_regions.UPPER_LIP,
+    "lip_corners": (61, 291, 146, 375, 185, 409, 78, 308),
+    "chin": au_regions.CHIN,
+    "lips": au_regions.LIPS,
+    "jaw": tuple(i for i in au_regions.FACE_OVAL if au_regions.CANONICAL_LANDMARKS[i][1] > 0.85),
+}
+REGIONS: tuple[str, ...] = tuple(REGION_POINTS)
+# The landmarks kept per frame: the regions' points, in this order.
+TRACK_POINTS: tuple[int, ...] = tuple(sorted({i for points in REGION_POINTS.values() for i in points}))
+_TRACK_INDEX = {point: i for i, point in enumerate(TRACK_POINTS)}
+REGION_ROWS: dict[str, np.ndarray] = {
+    region: np.array([_TRACK_INDEX[p] for p in points]) for region, points in REGION_POINTS.items()
+}
+
+
+@dataclass
+class FaceVideo:
+    """A clip's face track and features, one row per frame (frames without a face: found False)."""
+
+    path: str
+    fps: float
+    size: tuple[int, int]  # width, height
+    found: np.ndarray  # (N,) bool
+    eyes: np.ndarray  # (N, 2, 2) float32: smoothed right and left eye centres, frame pixels
+    boxes: np.ndarray  # (N, 4) float32: x, y, w, h of the landmarks' bounding box
+    landmarks: np.ndarray  # (N, len(TRACK_POINTS), 2) float16: crop pixels of the 48x48 crop
+    pooled: np.ndarray  # (N, maps) float16: spatial mean of every post-ReLU map, all layers
+    maxima: np.ndarray  # (N, maps) float16: spatial maximum of the same maps
+    regions: np.ndarray  # (N, len(REGIONS), maps of layers[0]) float16: first layer pooled per region
+    layers: list[tuple[str, int]]  # (ReLU layer name, maps): how `pooled` and `maxima` are laid out
+    other_faces: int = 0  # the most faces besides the tracked one seen at a detection
+    model: str = ""  # the feature model's name and checksum
+
+    @property
+    def frames(self) -> int:
+        return len(self.found)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+class OneEuroFilter:
+    """The one-euro filter (Casiez, Roussel & Vogel, CHI 2012): a low-pass whose cutoff rises
+    with speed, so still signals are smoothed hard and moving ones follow without lag."""
+
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 0.02, d_cutoff: float = 1.0):
+        self.rate, self.min_cutoff, self.beta, self.d_cutoff = fps, min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+
+    def _alpha(self, cutoff: float | np.ndarray) -> float | np.ndarray:
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.rate)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self._x is None:
+            self._x, self._dx = x, np.zeros_like(x)
+            return x
+        dx = (x - self._x) * self.rate
+        self._dx = self._dx + self._alpha(self.d_cutoff) * (dx - self._dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        self._x = self._x + self._alpha(cutoff) * (x - self._x)
+        return self._x
+
+
+class FaceTracker:
+    """Follows the largest face of a clip: detection when needed, the mesh in tracking mode between."""
+
+    def __init__(self, fps: float, analyzer: FaceAnalyzer | None = None) -> None:
+        import mediapipe as mp
+
+        self._own_analyzer = analyzer is None
+        self._analyzer = analyzer or FaceAnalyzer()
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5,
+        )  # fmt: skip
+        self._window: tuple[int, int, int, int] | None = None
+        self._redetect_every = max(1, round(REDETECT_S * fps))
+        self._since_lost = 0
+        self._fresh = False
+        self.other_faces = 0
+
+    def close(self) -> None:
+        self._mesh.close()
+        if self._own_analyzer:
+            self._analyzer.close()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, frame: np.ndarray) -> np.ndarray | None:
+        """The tracked face's 478 landmarks in frame pixels, or None when there is no face."""
+        if self._window is None and not self._detect(frame):
+            return None
+        x0, y0, x1, y1 = self._window
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        # Right after a detection the mesh finds the face itself, then narrows its region of
+        # interest over a few frames, and its landmarks shift meanwhile: it settles on this frame.
+        for _ in range(WARM_UP if self._fresh else 1):
+            result = self._mesh.process(crop)
+        self._fresh = False
+        if not result.multi_face_landmarks:
+            self._window, self._since_lost = None, 0
+            return None
+        mesh = result.multi_face_landmarks[0].landmark
+        scale = np.array([x1 - x0, y1 - y0], np.float32)
+        # MediaPipe's coordinates are continuous; OpenCV's pixel centres sit at integers.
+        points = (
+            np.array([[p.x, p.y] for p in mesh], np.float32) * scale + np.array([x0, y0], np.float32) - 0.5
+        )
+        self._follow(points, frame.shape)
+        return points
+
+    def _detect(self, frame: np.ndarray) -> bool:
+        self._since_lost += 1
+        if (self._since_lost - 1) % self._redetect_every:
+            return False
+        faces = self._analyzer.detect(frame)
+        if not faces:
+            return False
+        self.other_faces = max(self.other_faces, len(faces) - 1)
+        self._window = _window(faces[0].box, frame.shape)
+        self._fresh = True
+        return True
+
+    def _follow(self, points: np.ndarray, shape: tuple[int, ...]) -> None:
+        """Re-centre the window when the face drifted or changed size (the mesh tracks in its frame)."""
+        low, high = points.min(0), points.max(0)
+        box = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+        x0, y0, x1, y1 = self._window
+        side = max(x1 - x0, y1 - y0)
+        centre = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+        drift = np.abs(centre - np.array([(x0 + x1) / 2, (y0 + y1) / 2])).max() / side
+        wanted = WINDOW_SCALE * max(box[2], box[3])
+        if drift > WINDOW_DRIFT or abs(wanted / side - 1) > 0.3:
+            self._window = _window(box, shape)
+
+
+def _window(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A square WINDOW_SCALE times the box's larger side around its centre, clipped to the frame."""
+    x, y, w, h = box
+    half = WINDOW_SCALE * max(w, h) / 2
+    cx, cy = x + w / 2, y + h / 2
+    height, width = shape[:2]
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(width, int(np.ceil(cx + half))), min(height, int(np.ceil(cy + half)))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
+def relu_layers(model: nn.Module) -> list[str]:
+    """The post-ReLU feature maps of a CNN's feature stack, in order."""
+    modules = dict(model.named_modules())
+    return [name for name in feature_layers(model) if isinstance(modules[name], nn.ReLU)]
+
+
+class _Table:
+    """Per-frame rows in arrays made once for the clip's frame count (grown by half when a
+    container under-counts), so no per-frame objects pile up and nothing is copied at the end."""
+
+    def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], type, float]]) -> None:
+        self.columns, self.capacity = columns, max(1, capacity)
+        self.arrays = {
+            name: np.full((self.capacity, *shape), fill, dtype)
+            for name, (shape, dtype, fill) in columns.items()
+        }
+
+    def ensure(self, index: int) -> None:
+        if index < self.capacity:
+            return
+        capacity = max(index + 1, self.capacity * 3 // 2)
+        for name, (shape, dtype, fill) in self.columns.items():
+            grown = np.full((capacity, *shape), fill, dtype)
+            grown[: self.capacity] = self.arrays[name]
+            self.arrays[name] = grown
+        self.capacity = capacity
+
+    def trimmed(self, n: int) -> dict[str, np.ndarray]:
+        return {
+            name: array[:n] if n == self.capacity else array[:n].copy() for name, array in self.arrays.items()
+        }
+
+
+class _FeatureBatcher:
+    """Runs the CNN on crops in batches and keeps only the pooled values."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.layers = relu_layers(model)
+        if not self.layers:
+            raise InputError(f"{type(model).__name__} has no ReLU feature maps to read video features from.")
+        masks = au_regions.canonical_region_masks(INPUT_SIZE)
+        self._masks = {region: masks[region] for region in REGIONS}
+        self._pending: list[np.ndarray] = []
+        device = next(model.parameters()).device
+        shapes = activations(model, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE, device=device), self.layers)
+        self.layout = [(name, shapes[name].shape[1]) for name in self.layers]  # (layer, maps)
+
+    def add(self, crop: np.ndarray) -> None:
+        self._pending.append(crop)
+
+    def ready(self) -> bool:
+        return len(self._pending) >= BATCH_SIZE
+
+    @torch.no_grad()
+    def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if not self._pending:
+            return None
+        device = next(self.model.parameters()).device
+        x = to_tensor(np.stack(self._pending)).to(device)
+        self._pending = []
+        maps = activations(self.model, x, self.layers)
+        pooled = torch.cat([maps[name].mean((2, 3)) for name in self.layers], 1)
+        maxima = torch.cat([maps[name].amax((2, 3)) for name in self.layers], 1)
+        first = maps[self.layers[0]]
+        weights = torch.stack([self._region_weights(region, first.shape[2:]) for region in REGIONS]).to(
+            device
+        )
+        regions = torch.einsum("bchw,rhw->brc", first, weights)
+        return tuple(t.float().cpu().numpy().astype(np.float16) for t in (pooled, maxima, regions))
+
+    def _region_weights(self, region: str, shape: torch.Size) -> torch.Tensor:
+        mask = cv2.resize(
+            self._masks[region].astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA
+        )
+        return torch.from_numpy(mask / max(mask.sum(), 1e-6))
+
+
+def extract_features(
+    path: str | Path,
+    model: nn.Module,
+    progress: Progress = no_progress,
+    analyzer: FaceAnalyzer | None = None,
+) -> FaceVideo:
+    """Track the face of a clip and read the CNN's features on every frame, streamed.
+
+    Raises MediaError for a clip that cannot be used (no frames, damaged, too large) and
+    FaceError when no frame shows a face. Frames without a face are marked (`found` False).
+    """
+    info = probe_video(path)
+    with prefetched(iter_frames(path)) as frames:
+        return features_from_frames(frames, info, model, progress, analyzer, name=str(path))
+
+
+@contextmanager
+def prefetched(items: Iterator, depth: int = PREFETCH) -> Iterator[Iterator]:
+    """`items` produced ahead in a thread, at most `depth` waiting: frames decode while the mesh runs.
+
+    OpenCV's decoder releases the GIL, so decoding overlaps the face mesh and the CNN. An error
+    in the producer is raised in the consumer; leaving the block early stops the producer.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(end)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer as it is
+            queue.put(_Failed(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # releases the video capture
+
+    def consume() -> Iterator:
+        while (item := queue.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                worker.join(timeout=0.1)
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def features_from_frames(
+    frames: Iterable[tuple[int, np.ndarray]],
+    info: VideoInfo,
+    model: nn.Module,
+    progress: Progress = no_progress,
+    analyzer: FaceAnalyzer | None = None,
+    name: str = "the clip",
+) -> FaceVideo:
+    """`extract_features` on (index, RGB frame) pairs already decoded (synthetic clips, benchmarks)."""
+    model_name = getattr(model, "card", {}).get("name", type(model).__name__)
+    batcher = _FeatureBatcher(model)
+    width = sum(maps for _, maps in batcher.layout)
+    # The container's count sizes the table, within reason: a header may lie; the table grows if it must.
+    table = _Table(min(info.frame_count, MAX_PREALLOCATED), {
+        "found": ((), bool, False), "eyes": ((2, 2), np.float32, np.nan), "boxes": ((4,), np.float32, np.nan),
+        "landmarks": ((len(TRACK_POINTS), 2), np.float16, np.nan), "pooled": ((width,), np.float16, 0.0),
+        "maxima": ((width,), np.float16, 0.0), "regions": ((len(REGIONS), batcher.layout[0][1]), np.float16, 0.0),
+    })  # fmt: skip
+    eye_filter = OneEuroFilter(info.fps)
+    crop_rows: list[int] = []  # frame indices waiting in the batcher
+    n_frames, n_found = 0, 0
+    with FaceTracker(info.fps, analyzer) as tracker:
+        for index, frame in frames:
+            n_frames = index + 1
+            table.ensure(index)
+            points = tracker.update(frame)
+            if points is None:
+                eye_filter.reset()  # after a gap the face may be elsewhere: start afresh
+            else:
+                n_found += 1
+                crop, eyes, kept = _align(frame, points, eye_filter)
+                low, high = points.min(0), points.max(0)
+                rows = table.arrays
+                rows["found"][index], rows["eyes"][index], rows["landmarks"][index] = True, eyes, kept
+                rows["boxes"][index] = (*low, *(high - low))
+                batcher.add(crop)
+                crop_rows.append(index)
+            if batcher.ready():
+                _collect(table, batcher, crop_rows)
+            if index % 30 == 0:
+                progress(
+                    min(index / max(info.frame_count, 1), 0.99), f"frame {index:,} of {info.frame_count:,}"
+                )
+        _collect(table, batcher, crop_rows)
+        other_faces = tracker.other_faces
+    label = Path(name).name
+    if n_frames == 0:
+        raise MediaError(f"No frame of {label} could be read.")
+    if n_found == 0:
+        raise FaceError(
+            f"No face was found in any of the {n_frames:,} frames of {label}. Use a clip in which "
+            "one face is seen from the front, well lit and at least about 40 pixels wide."
+        )
+    progress(1.0, f"{n_frames:,} frames, a face in {n_found:,}")
+    return FaceVideo(
+        path=name, fps=info.fps, size=(info.width, info.height), **table.trimmed(n_frames),
+        layers=batcher.layout, other_faces=other_faces,
+        model=f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}",
+    )  # fmt: skip
+
+
+def _align(frame: np.ndarray, points: np.ndarray, eye_filter: OneEuroFilter):
+    """The 48x48 crop from smoothed eye centres, those centres, and the region landmarks in the crop."""
+    right = points[list(RIGHT_EYE_CONTOUR)].mean(0)
+    left = points[list(LEFT_EYE_CONTOUR)].mean(0)
+    eyes = eye_filter(np.stack([right, left])).astype(np.float32)
+    aligned = align_face(frame, _eyes_face(eyes), INPUT_SIZE)
+    kept = points[list(TRACK_POINTS)] @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+    return aligned.image, eyes, kept
+
+
+def _eyes_face(eyes: np.ndarray) -> Face:
+    """A Face that only knows its eyes, so align_face uses exactly these (smoothed) centres."""
+    keypoints = np.zeros((6, 2), np.float32)
+    keypoints[:2] = eyes
+    return Face(box=(0.0, 0.0, 1.0, 1.0), score=1.0, keypoints=keypoints)
+
+
+def _collect(table: _Table, batcher: _FeatureBatcher, crop_rows: list[int]) -> None:
+    out = batcher.flush()
+    if out is None:
+        return
+    rows = np.array(crop_rows)
+    for name, values in zip(("pooled", "maxima", "regions"), out, strict=True):
+        table.arrays[name][rows] = values
+    crop_rows.clear()
+
+
+# ---- what the page shows: crops of a run, the clip in a browser, an annotated copy ------------
+
+BROWSER_FOURCCS = {"avc1", "h264", "x264", "vp80", "vp90", "av01"}
+BROWSER_CONTAINERS = {".mp4", ".webm"}  # MOV, MKV and AVI are re-encoded even with these codecs
+
+
+def crop_at(path: str | Path, eyes: np.ndarray, frames: list[int]) -> dict[int, np.ndarray]:
+    """The 48x48 crops the CNN saw at some frames: re-read from the clip, aligned on the run's eyes."""
+    wanted = sorted({f for f in frames if 0 <= f < len(eyes) and np.isfinite(eyes[f]).all()})
+    crops: dict[int, np.ndarray] = {}
+    if not wanted:
+        return crops
+    for index, frame in iter_frames(path, start=wanted[0], stop=wanted[-1] + 1):
+        if index in wanted:
+            crops[index] = align_face(frame, _eyes_face(eyes[index]), INPUT_SIZE).image
+    return crops
+
+
+@torch.no_grad()
+def maps_that_changed(
+    model: nn.Module, onset: np.ndarray, apex: np.ndarray, layer: str, top: int = 4
+) -> list[dict]:
+    """The `top` feature maps of `layer` whose strongest response changed most from onset to apex.
+
+    Each: channel, the map's maximum at onset and at apex, and the change (apex - onset).
+    """
+    device = next(model.parameters()).device
+    maps = activations(model, to_tensor(np.stack([onset, apex])).to(device), [layer])[layer]
+    peak = maps.amax((2, 3)).float().cpu().numpy()
+    change = peak[1] - peak[0]
+    order = np.argsort(-np.abs(change), kind="stable")[:top]
+    return [
+        {
+            "channel": int(c),
+            "onset_max": float(peak[0, c]),
+            "apex_max": float(peak[1, c]),
+            "change": float(change[c]),
+        }
+        for c in order
+    ]
+
+
+def _fourcc(path: Path) -> str:
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    finally:
+        capture.release()
+    return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower()
+
+
+def playable_video(path: str | Path, cache: Path, progress: Progress = no_progress) -> Path:
+    """The clip as browsers play it: itself when it is MP4 or WebM in H.264, VP8/9 or AV1, else a WebM
+    (VP8) copy, made once into `cache` under the clip's checksum."""
+    path = Path(path)
+    if path.suffix.lower() in BROWSER_CONTAINERS and _fourcc(path) in BROWSER_FOURCCS:
+        return path
+    from core.models.zoo import sha256_file
+
+    target = cache / f"play_{sha256_file(path)[:16]}.webm"
+    if not target.is_file():
+        info = probe_video(path)
+        _write_webm(
+            target, info.fps, (info.width, info.height), (f for _, f in iter_frames(path)), info, progress
+        )
+    return target
+
+
+def _write_webm(
+    target: Path, fps: float, size: tuple[int, int], frames, info: VideoInfo, progress: Progress
+) -> None:
+    """Encode RGB frames as WebM (VP8), written beside the target and renamed when complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.stem}.partial.webm")
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
+    if not writer.isOpened():
+        raise MediaError("OpenCV cannot write WebM video on this machine.")
+    try:
+        for index, frame in enumerate(frames):
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if index % 30 == 0:
+                progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
+    finally:
+        writer.release()
+    partial.replace(target)
+    progress(1.0, "encoded")
+
+
+def annotated_video(
+    path: str | Path,
+    track: dict[str, np.ndarray],
+    score: list[float],
+    intervals: list[dict],
+    target: Path,
+    progress: Progress = no_progress,
+) -> Path:
+    """A WebM copy of the clip with the face box, the landmarks and the spotting state drawn.
+
+    The box is green inside a spotted interval (with its kind, class and confidence written
+    above it) and gray elsewhere; a bar at the bottom shows the spotting score.
+    """
+    info = probe_video(path)
+    states: dict[int, dict] = {}
+    for interval in intervals:
+        for index in range(interval["onset_frame"], interval["offset_frame"] + 1):
+            states[index] = interval
+    frames = (_annotate(frame, index, track, score, states.get(index)) for index, frame in iter_frames(path))
+    _write_webm(Path(target), info.fps, (info.width, info.height), frames, info, progress)
+    return Path(target)
+
+
+def _annotate(
+    frame: np.ndarray, index: int, track: dict, score: list[float], interval: dict | None
+) -> np.ndarray:
+    canvas = frame.copy()
+    height, width = canvas.shape[:2]
+    thick = max(1, round(width / 400))
+    color = (40, 220, 60) if interval else (170, 170, 170)
+    if index < len(track["found"]) and track["found"][index]:
+        x, y, w, h = (float(v) for v in track["boxes"][index])
+        cv2.rectangle(canvas, (round(x), round(y)), (round(x + w), round(y + h)), color, thick, cv2.LINE_AA)
+        back = cv2.invertAffineTransform(
+            align_face(frame, _eyes_face(track["eyes"][index]), INPUT_SIZE).matrix
+        )
+        points = track["landmarks"][index].astype(np.float32) @ back[:, :2].T + back[:, 2]
+        for px, py in np.round(points).astype(int):
+            cv2.circle(canvas, (int(px), int(py)), max(1, thick), (0, 230, 255), -1, cv2.LINE_AA)
+        if interval:
+            text = f"{interval['kind']} {interval['label']} {interval['score']:.2f}"
+            cv2.putText(canvas, text, (round(x), max(12, round(y) - 6)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.5 * thick, color, thick, cv2.LINE_AA)  # fmt: skip
+    value = score[index] if index < len(score) else 0.0
+    level = float(np.clip(value / 20.0, 0.0, 1.0))  # the bar is full at 20 noise units
+    bar = max(4, height // 40)
+    cv2.rectangle(canvas, (0, height - bar), (round(level * width), height), color, -1)
+    cv2.putText(canvas, f"score {value:.1f}", (4, height - bar - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (255, 255, 255), thick, cv2.LINE_AA)  # fmt: skip
+    return canvas

@@ -1,0 +1,303 @@
+"""Micro-expressions: spot and classify brief expressions in a clip, on a timeline synced to the video."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import InputError
+from core.explain import deconvolve_top_k
+from core.explain.figures import conv_layer_labels, enlarge, normalize_deconvolution
+from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
+from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
+from core.micro.synthetic import demo_clip, demo_clip_path
+from core.micro.video import annotated_video, crop_at, maps_that_changed, playable_video
+from core.models.inputs import to_tensor
+from core.models.zoo import ModelError, model_card, weights_dir
+from core.store import home_dir
+from dashboard.charts import micro_timeline_chart
+from dashboard.export import download_chart, download_table
+from dashboard.widgets import cached_model, face_analyzer, query_choice, query_int, result_store, show_error
+
+SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip"}
+CROP_SCALE = 5
+TOP_MAPS = 4
+COLUMNS = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "duration_s", "kind", "label", "score"]  # fmt: skip
+
+
+def cache_dir() -> Path:
+    return home_dir() / "cache"
+
+
+def choose_clip() -> Path | None:
+    keys = list(SOURCES)
+    source = st.radio(
+        "Clip", keys, index=query_choice("source", keys), format_func=SOURCES.get, horizontal=True
+    )
+    st.query_params["source"] = source
+    if source == "demo":
+        with st.spinner("Drawing the demo clip (once)…"):
+            path = demo_clip_path()
+        events = ", ".join(
+            f"{e.kind} {e.label} at {e.onset_frame / demo_clip().fps:.1f} s" for e in demo_clip().events
+        )
+        st.caption(
+            f"A face drawn by the project, still but for small head motion and sensor noise, with brief "
+            f"movements of about 3 pixels warped along its landmarks: {events}."
+        )
+        return path
+    upload = st.file_uploader(
+        f"A clip with one face ({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}; up to {MAX_VIDEO_BYTES // 1_000_000} MB)",
+        type=[s.lstrip(".") for s in VIDEO_SUFFIXES],
+        key="clip-upload",
+    )
+    if upload is None:
+        return None
+    # Written once under its checksum: the video player, the crops and the annotated copy read it again.
+    data = upload.getvalue()
+    if len(data) > MAX_VIDEO_BYTES:
+        show_error(InputError(f"The clip is larger than {MAX_VIDEO_BYTES // 1_000_000} MB."))
+        return None
+    import hashlib
+
+    path = (
+        cache_dir() / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}{Path(upload.name).suffix.lower()}"
+    )
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return path
+
+
+def choose_model() -> str:
+    models = micro_models()
+    labels = {TRAINING_FREE: "Training-free spotter (no classes)"}
+    name = st.selectbox(
+        "Spotter",
+        models,
+        index=query_choice("model", models, default_micro_model()),
+        format_func=lambda m: labels.get(m, f"MicroLSTM: {m}"),
+        key="micro-model",
+    )
+    st.query_params["model"] = name
+    return name
+
+
+def run(path: Path, model: str):
+    """The spotting run, from this session's memory, the results store, or computed with a progress bar."""
+    runs = st.session_state.setdefault("micro-runs", {})
+    key = (str(path), path.stat().st_mtime, model, str(weights_dir()))
+    if key not in runs:
+        bar = st.progress(0.0, "Reading the clip…")
+        try:
+            runs[key] = spot_video(
+                path,
+                model,
+                lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m),
+                result_store(),
+                face_analyzer(),
+            )
+        finally:
+            bar.empty()
+    return runs[key]
+
+
+def timeline_section(result) -> None:
+    timeline = pd.DataFrame(result.timeline)
+    intervals = pd.DataFrame(result.intervals, columns=COLUMNS)
+    chart = micro_timeline_chart(
+        timeline, intervals, result.classes, THRESHOLD, f"{result.video}: {result.model}"
+    )
+    st.altair_chart(chart)
+    st.caption(
+        "Top: how far the face departs from its own sliding baseline (landmark motion and CNN activity, in units "
+        f"of the clip's typical fluctuation); the dashed line is the threshold ({THRESHOLD:g}). Shaded: the spotted "
+        "intervals (red micro, up to 0.5 s; blue macro). Bottom: the same per AU region."
+    )
+    download_chart(chart, f"timeline-{Path(result.video).stem}", key="timeline")
+
+
+def intervals_section(result) -> int | None:
+    st.subheader("Spotted intervals")
+    table = pd.DataFrame(result.intervals, columns=COLUMNS).rename(
+        columns={"label": "class", "score": "confidence"}
+    )
+    if table.empty:
+        st.info("Nothing was spotted in this clip: no movement stood out from its own baseline.")
+        return None
+    table.insert(0, "interval", range(1, len(table) + 1))
+    st.dataframe(table, hide_index=True)
+    left, right = st.columns(2)
+    with left:
+        download_table(table, f"intervals-{Path(result.video).stem}", key="intervals")
+    right.download_button(
+        ":material/download: JSON",
+        json.dumps(result.contract(), indent=2),
+        f"intervals-{Path(result.video).stem}.json",
+        "application/json",
+        key="intervals-json",
+        on_click="ignore",
+        width="stretch",
+    )
+    numbers = list(range(1, len(table) + 1))
+    wanted = query_int("interval")
+    number = st.selectbox(
+        "Interval to look at",
+        numbers,
+        index=numbers.index(wanted) if wanted in numbers else 0,
+        format_func=lambda n: (
+            f"{n}: {table['kind'][n - 1]} {table['class'][n - 1]} at {table['onset_s'][n - 1]:.2f} s"
+        ),
+        key="interval",
+    )
+    st.query_params["interval"] = str(number)
+    return number - 1
+
+
+@st.cache_data(show_spinner="Reading the onset and apex frames…", max_entries=32)
+def onset_and_apex(path: str, eyes: bytes, onset: int, apex: int) -> dict[int, np.ndarray]:
+    return crop_at(path, np.frombuffer(eyes, np.float32).reshape(-1, 2, 2), [onset, apex])
+
+
+def interval_section(path: Path, result, index: int) -> None:
+    interval = result.intervals[index]
+    video, faces = st.columns([3, 2])
+    with video:
+        bar = st.empty()
+        try:
+            # Only clips browsers cannot play (MJPG, mp4v...) are re-encoded, once, as WebM.
+            playable = playable_video(path, cache_dir(), lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
+        except InputError as error:
+            show_error(error)
+        else:
+            bar.empty()
+            kind = "video/webm" if playable.suffix.lower() == ".webm" else "video/mp4"
+            st.video(str(playable), format=kind, start_time=float(interval["onset_s"]))
+            st.caption(
+                f"Plays from the onset, {interval['onset_s']:.2f} s (frame {interval['onset_frame']})."
+            )
+    if result.track is None:
+        return
+    crops = onset_and_apex(
+        str(path),
+        result.track["eyes"].astype(np.float32).tobytes(),
+        interval["onset_frame"],
+        interval["apex_frame"],
+    )
+    onset, apex = crops.get(interval["onset_frame"]), crops.get(interval["apex_frame"])
+    if onset is None or apex is None:
+        st.info("The face was not found at this interval's onset or apex.")
+        return
+    with faces:
+        left, right = st.columns(2)
+        left.image(
+            enlarge(onset, CROP_SCALE), caption=f"Onset, frame {interval['onset_frame']}", width="stretch"
+        )
+        right.image(
+            enlarge(apex, CROP_SCALE), caption=f"Apex, frame {interval['apex_frame']}", width="stretch"
+        )
+        difference = np.clip(128 + 4 * (apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(
+            np.uint8
+        )
+        st.image(
+            enlarge(difference, CROP_SCALE), caption="Apex minus onset (x4, gray = no change)", width=160
+        )
+    changed_maps_section(result, onset, apex)
+
+
+def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
+    st.subheader("What the network saw change")
+    try:
+        card = model_card(result.feature_model)
+        model = cached_model(result.feature_model, str(weights_dir()), card.get("sha256", ""))
+    except ModelError as error:
+        show_error(error)
+        return
+    labels = conv_layer_labels(model)
+    layers = list(labels)
+    layer = st.selectbox(
+        "Layer",
+        layers,
+        index=query_choice("layer", layers, layers[-1]),
+        format_func=labels.get,
+        key="micro-layer",
+    )
+    st.query_params["layer"] = layer
+    maps = maps_that_changed(model, onset, apex, layer, TOP_MAPS)
+    st.caption(
+        f"The {len(maps)} feature maps of {result.feature_model}'s {layer.rsplit('.', 1)[-1]} whose strongest response "
+        "changed most from onset to apex, each projected back to pixels (Zeiler & Fergus deconvolution) at onset "
+        "and at apex: the pattern the map responds to."
+    )
+    columns = st.columns(len(maps))
+    for column, entry in zip(columns, maps, strict=True):
+        pictures = []
+        for crop in (onset, apex):
+            _, _, projection = deconvolve_top_k(model, to_tensor(crop[None]), layer, entry["channel"], 1)[0]
+            pictures.append(enlarge(normalize_deconvolution(projection), 3))
+        column.image(np.hstack(pictures), width="stretch")
+        column.caption(
+            f"Map {entry['channel']}: {entry['onset_max']:.2f} → {entry['apex_max']:.2f} "
+            f"({entry['change']:+.2f}); left onset, right apex."
+        )
+
+
+def annotated_section(path: Path, result) -> None:
+    if result.track is None:
+        return
+    target = cache_dir() / f"annotated_{result.sha256[:16]}_{result.model}.webm"
+
+    def make() -> bytes:
+        if not target.exists():
+            annotated_video(path, result.track, result.timeline["score"], result.intervals, target)
+        return target.read_bytes()
+
+    st.download_button(
+        ":material/download: Annotated video (WebM)",
+        make,
+        f"annotated-{Path(result.video).stem}.webm",
+        "video/webm",
+        key="annotated",
+        on_click="ignore",
+        help="The clip with the face box, the landmarks and the spotting state drawn on every frame",
+    )
+
+
+st.title("Micro-expressions")
+st.caption(
+    "Where brief expressions happen in a clip, what they were, and what the network saw. Micro-expressions last "
+    "at most half a second (longer ones are macro-expressions); times use the clip's own frame rate."
+)
+clip = choose_clip()
+model = choose_model()
+if clip is None:
+    st.info("Upload a clip to begin, or choose the demo clip.")
+    st.stop()
+try:
+    result = run(clip, model)
+except InputError as error:
+    show_error(error)
+    st.stop()
+
+micro = sum(i["kind"] == "micro" for i in result.intervals)
+st.markdown(
+    f"**{len(result.intervals)} intervals** ({micro} micro, {len(result.intervals) - micro} macro) in "
+    f"{result.frames:,} frames at {result.fps:g} fps ({result.frames / result.fps:.1f} s)."
+    + (" From the results store." if result.from_store else "")
+)
+if result.other_faces:
+    st.warning(
+        f"{result.other_faces + 1} faces were seen; the largest is followed. Crop the clip to one face to analyse another.",
+        icon=":material/groups:",
+    )
+if sum(result.timeline["found"]) < result.frames:
+    st.caption(
+        f"No face was found in {result.frames - sum(result.timeline['found']):,} frames; they score 0."
+    )
+timeline_section(result)
+chosen = intervals_section(result)
+if chosen is not None:
+    interval_section(clip, result, chosen)
+annotated_section(clip, result)
