@@ -179,6 +179,86 @@ def _atlas(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def _labelled(fmt: str, root: Path, split: str | None, au_labels: Path | None = None) -> list:
+    """The labelled faces of a dataset, or an InputError saying there are none."""
+    from core.datasets import read_dataset
+
+    samples = [s for s in read_dataset(fmt, root, split=split, au_labels=au_labels) if s.label]
+    if not samples:
+        raise InputError(f"No labelled faces in {root} ({fmt}, split {split}).")
+    return samples
+
+
+def _transfer(args: argparse.Namespace) -> dict:
+    from core.models import load_model
+    from core.models.inputs import crops_from_samples
+    from core.progress import tqdm_progress
+    from core.store import ResultStore
+    from core.transfer.curves import ALL, MODES, CurveConfig
+    from core.transfer.results import save_committed
+    from core.transfer.runs import (
+        run_au_probes,
+        run_cross_dataset,
+        run_fine_tuning,
+        run_micro_probe,
+        run_shift,
+    )
+
+    def numbers(text: str, name: str) -> list:
+        try:
+            return [item if item == ALL else int(item) for item in text.split(",") if item]
+        except ValueError:
+            raise InputError(
+                f"--{name} takes comma-separated whole numbers (and 'all'), not '{text}'."
+            ) from None
+
+    modes = [mode for mode in args.modes.split(",") if mode]
+    if set(modes) - set(MODES):
+        raise InputError(f"--modes takes {', '.join(MODES)}, not '{args.modes}'.")
+    if args.shift and not (args.from_format and args.from_root):
+        raise InputError(
+            "--shift needs the model's own data too: --from-format FMT --from-root DIR [--from-split S]."
+        )
+    curve_config = CurveConfig(ks=tuple(numbers(args.ks, "ks")), seeds=tuple(numbers(args.seeds, "seeds")),
+                               modes=tuple(modes), steps=args.steps)  # fmt: skip
+    model = load_model(args.model)
+    store, command = ResultStore(), "python -m core " + " ".join(sys.argv[1:])
+    # Datasets are listed before any progress bar, so a bad folder or format is one clear line.
+    samples = _labelled(args.to, args.root, args.split, args.au_labels)
+    source_samples = _labelled(args.from_format, args.from_root, args.from_split) if args.shift else []
+    with tqdm_progress("reading faces") as progress:
+        crops = crops_from_samples(samples, progress=progress)
+    results = {}
+    with tqdm_progress("cross-dataset") as progress:
+        results["cross_dataset"] = run_cross_dataset(
+            model, samples, args.split, crops, store, progress, command
+        )
+    if args.curves:
+        with tqdm_progress("fine-tuning curves") as progress:
+            results["fine_tuning"] = run_fine_tuning(
+                model, samples, crops, args.split, curve_config, store, progress, command
+            )
+    if args.probes:
+        with tqdm_progress("AU probes") as progress:
+            results["au_probes"] = run_au_probes(model, samples, crops, args.split, store=store,
+                                                 progress=progress, command=command)  # fmt: skip
+    if args.shift:
+        with tqdm_progress("reading the model's own faces") as progress:
+            source_crops = crops_from_samples(source_samples, progress=progress)
+        with tqdm_progress("activation shift") as progress:
+            results["shift"] = run_shift(model, (samples, crops, args.split),
+                                         (source_samples, source_crops, args.from_split), store, progress, command)  # fmt: skip
+    if args.micro:
+        with tqdm_progress("micro-expression probe") as progress:
+            results["micro_probe"] = run_micro_probe(model, store=store, progress=progress, command=command)
+    if args.save:
+        for result in results.values():
+            print(f"wrote {save_committed(result)}", file=sys.stderr)
+    output = {key: value for key, value in results.pop("cross_dataset").items() if key != "provenance"}
+    output["model"], output["to"] = args.model, args.to
+    return {**output, **results}
+
+
 def _au_table_command(args: argparse.Namespace, params, layers: list[str]) -> str:
     """Every option spelled out (not sys.argv), so the provenance repeats the run exactly."""
     return (
@@ -336,6 +416,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, help="save the training state here each epoch; resume from it"
     )
     train.set_defaults(run=_train)
+    transfer = verbs.add_parser(
+        "transfer", help="a model tested on another dataset as it is; fine-tuning curves, AU probes, shift"
+    )
+    transfer.add_argument("--model", default=DEFAULT_MODEL, help="a shipped image model")
+    transfer.add_argument("--to", required=True, help="the other dataset's format: fer2013, ckplus, folder")
+    transfer.add_argument("--root", type=Path, required=True, help="the other dataset's folder")
+    transfer.add_argument("--split", help="its split (FER2013: test)")
+    transfer.add_argument("--au-labels", type=Path, help="CSV of AU presence per CK+ sequence")
+    transfer.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
+    transfer.add_argument("--curves", action="store_true", help="also fine-tuning curves")
+    transfer.add_argument("--ks", default="1,2,5,10,20,all", help="labelled sequences per class (curves)")
+    transfer.add_argument("--seeds", default="0,1,2", help="seeds; seed s holds out subject fold s (curves)")
+    transfer.add_argument("--modes", default="head,full,scratch", help="which curves")
+    transfer.add_argument("--steps", type=int, default=150, help="training steps per curve point and seed")
+    transfer.add_argument("--probes", action="store_true", help="also linear probes per layer and AU (CK+)")
+    transfer.add_argument("--shift", action="store_true", help="also the KS shift of each feature map")
+    transfer.add_argument("--from-format", help="the model's own data, for --shift (e.g. fer2013)")
+    transfer.add_argument("--from-root", type=Path, help="its folder, for --shift")
+    transfer.add_argument("--from-split", help="its split, for --shift (FER2013: test)")
+    transfer.add_argument("--micro", action="store_true", help="also micro-expression classes (synthetic)")
+    transfer.add_argument("--save", action="store_true", help="also write weights/results/transfer/*.json")
+    transfer.set_defaults(run=_transfer)
     au_table = verbs.add_parser(
         "au-table", help="rank feature maps per FACS Action Unit, with 95%% CIs and q-values"
     )

@@ -323,3 +323,157 @@ def region_share_chart(table: pd.DataFrame, title: str) -> alt.Chart:
     )
 
 
+# ---- Transfer page ------------------------------------------------------------------------------
+
+TRANSFER_MODE_NAMES = {
+    "head": "frozen features, new head",
+    "full": "full fine-tuning",
+    "scratch": "from scratch",
+}
+
+
+def accuracy_matrix_chart(rows: list[dict]) -> alt.LayerChart:
+    """Models x datasets: accuracy as colour, '57.2% [51.9, 62.5]' written in each cell."""
+    table = pd.DataFrame(rows)
+    table["cell"] = [
+        f"{100 * a:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+        if lo is not None and lo == lo
+        else f"{100 * a:.1f}%"
+        for a, lo, hi in zip(table["accuracy"], table["ci_low"], table["ci_high"], strict=True)
+    ]
+    base = alt.Chart(table).encode(
+        x=alt.X("dataset:N", title="Tested on", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("model:N", title=None),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("accuracy:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="Accuracy"),
+        tooltip=["model", "dataset", "what", "classes", "n", alt.Tooltip("accuracy:Q", format=".1%"),
+                 alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%")],
+    )  # fmt: skip
+    text = base.mark_text(fontSize=12).encode(
+        text="cell:N", color=alt.condition(alt.datum.accuracy > 0.6, alt.value("white"), alt.value("black"))
+    )
+    kind = base.mark_text(fontSize=10, dy=14, fontStyle="italic").encode(
+        text="what:N", color=alt.condition(alt.datum.accuracy > 0.6, alt.value("white"), alt.value("#555"))
+    )
+    return (cells + text + kind).properties(
+        title="Accuracy: each model on each dataset (95% CI)",
+        width=max(300, 190 * table["dataset"].nunique()),
+        height=max(120, 56 * table["model"].nunique()),
+        autosize=alt.AutoSizeParams(type="pad"),
+    )
+
+
+def class_difference_chart(rows: list[dict], source: str, target: str) -> alt.Chart:
+    """Recall per shared class on the model's own test data and on the other dataset, side by side."""
+    long = pd.DataFrame(
+        [{"class": r["class"], "data": source, "recall": r["source_recall"], "faces": r["source_support"]}
+         for r in rows]
+        + [{"class": r["class"], "data": target, "recall": r["target_recall"], "faces": r["target_support"]}
+           for r in rows]
+    )  # fmt: skip
+    classes = [r["class"] for r in rows]
+    return (
+        alt.Chart(long, title=f"Recall per expression: {source} vs {target}")
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=classes, title="Expression", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("data:N", sort=[source, target]),
+            y=alt.Y("recall:Q", title="Recall", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("data:N", sort=[source, target], title=None),
+            tooltip=["class", "data", alt.Tooltip("recall:Q", format=".1%"), "faces"],
+        )
+        .properties(width=max(300, 70 * len(classes)), height=240, autosize=alt.AutoSizeParams(type="pad"))
+    )
+
+
+def learning_curve_chart(points: list[dict], ks: list[str], title: str) -> alt.LayerChart:
+    """Accuracy against labelled faces per class, one line per mode with its 95% CI band."""
+    table = pd.DataFrame(points)
+    table["mode name"] = table["mode"].map(TRANSFER_MODE_NAMES).fillna(table["mode"])
+    order = [TRANSFER_MODE_NAMES.get(m, m) for m in ("head", "full", "scratch")]
+    base = alt.Chart(table).encode(
+        x=alt.X("k:O", sort=ks, title="Labelled faces (sequences) per class", axis=alt.Axis(labelAngle=0)),
+        color=alt.Color("mode name:N", sort=order, title=None),
+    )
+    band = base.mark_area(opacity=0.18).encode(y=alt.Y("ci_low:Q"), y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("accuracy:Q", title="Accuracy on held-out subjects", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        tooltip=["mode name", "k", alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("ci_low:Q", format=".1%"),
+                 alt.Tooltip("ci_high:Q", format=".1%"), "n_train", "n_units"],
+    )  # fmt: skip
+    return (band + line).properties(
+        title=title, width=460, height=280, autosize=alt.AutoSizeParams(type="pad")
+    )
+
+
+def probe_heatmap_chart(rows: list[dict], aus: list[str], layers: list[str], title: str) -> alt.LayerChart:
+    """Layer x AU: F1 of a linear probe, written in each cell; tooltips carry the 95% CI."""
+    table = pd.DataFrame(rows)
+    base = alt.Chart(table).encode(
+        x=alt.X("au:N", sort=aus, title="Action Unit", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("layer:N", sort=layers, title=None),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("f1:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="F1"),
+        tooltip=["layer", "au", alt.Tooltip("f1:Q", format=".2f"), alt.Tooltip("ci_low:Q", format=".2f"),
+                 alt.Tooltip("ci_high:Q", format=".2f"), "n_present", "n_absent"],
+    )  # fmt: skip
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("f1:Q", format=".2f"),
+        color=alt.condition(alt.datum.f1 > 0.6, alt.value("white"), alt.value("black")),
+    )
+    return (cells + text).properties(
+        title=title, width=max(300, 40 * len(aus)), height=max(120, 36 * len(layers)),
+        autosize=alt.AutoSizeParams(type="pad"),
+    )  # fmt: skip
+
+
+def shift_chart(rows: list[dict], title: str) -> alt.Chart:
+    """The most shifted feature maps: Kolmogorov-Smirnov D per map, largest on top."""
+    table = pd.DataFrame(rows)
+    table["map"] = [
+        f"{layer.rsplit('.', 1)[-1]} #{channel}"
+        for layer, channel in zip(table["layer"], table["channel"], strict=True)
+    ]
+    return (
+        alt.Chart(table, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("ks:Q", title="Kolmogorov-Smirnov D", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("map:N", sort=list(table["map"]), title=None),
+            color=alt.Color("higher on:N", title="Responds more on"),
+            tooltip=[
+                "map",
+                alt.Tooltip("ks:Q", format=".3f"),
+                alt.Tooltip("p_value:Q", format=".2g"),
+                "higher on",
+                alt.Tooltip("median_a:Q", format=".3f"),
+                alt.Tooltip("median_b:Q", format=".3f"),
+            ],
+        )  # fmt: skip
+        .properties(width=420, height=max(120, 20 * len(table)), autosize=alt.AutoSizeParams(type="pad"))
+    )
+
+
+def micro_probe_chart(rows: list[dict], chance: float, title: str) -> alt.LayerChart:
+    """Accuracy per layer of the micro-expression probe, 95% CI whiskers, and chance as a dashed line."""
+    table = pd.DataFrame(rows)[["layer", "accuracy", "ci_low", "ci_high", "macro_f1"]]
+    order = list(table["layer"])
+    base = alt.Chart(table).encode(y=alt.Y("layer:N", sort=order, title=None))
+    bars = base.mark_bar(color="#6a51a3").encode(
+        x=alt.X("accuracy:Q", title="Accuracy (held-out identities)", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        tooltip=["layer", alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("ci_low:Q", format=".1%"),
+                 alt.Tooltip("ci_high:Q", format=".1%"), alt.Tooltip("macro_f1:Q", format=".2f")],
+    )  # fmt: skip
+    whiskers = base.mark_rule(color="black").encode(x="ci_low:Q", x2="ci_high:Q")
+    floor = (
+        alt.Chart(pd.DataFrame({"chance": [chance]}))
+        .mark_rule(strokeDash=[4, 4], color="gray")
+        .encode(x="chance:Q")
+    )
+    return (bars + whiskers + floor).properties(
+        title=title, width=420, height=max(120, 30 * len(table)), autosize=alt.AutoSizeParams(type="pad")
+    )

@@ -14,6 +14,7 @@ PAGE_SPECS = (
     ("atlas", "Filter atlas", ":material/grid_view:"),
     ("au", "Action Units", ":material/sentiment_satisfied:"),
     ("models", "Models", ":material/model_training:"),
+    ("transfer", "Transfer", ":material/compare_arrows:"),
     ("datasets", "Datasets", ":material/photo_library:"),
     ("micro", "Micro-expressions", ":material/movie:"),
 )
