@@ -33,7 +33,8 @@ def zoo_with_lstm(tiny_zoo, tmp_path, monkeypatch):
     return folder
 
 
-def chart_titles(app) -> list[str]:
+def panel_titles(app) -> list[str]:
+    """The titles of the timeline's stacked panels."""
     titles = []
     for chart in app.get("vega_lite_chart"):
         spec = json.loads(chart.proto.spec)
@@ -81,7 +82,7 @@ def test_the_demo_clip_is_spotted_and_shown(zoo_with_lstm, demo_ready):
     assert {"apex_frame", "offset_s", "duration_s", "confidence"} <= set(table.columns)
     assert app.selectbox(key="interval").value == 2, "the URL chose the interval"
     assert app.query_params["interval"] == ["2"]
-    assert chart_titles(app) == ["Spotting score (noise units)", "AU-region activity (noise units)"]
+    assert panel_titles(app) == ["Spotting score (noise units)", "AU-region activity (noise units)"]
     video = app.get("video")
     assert len(video) == 1
     assert video[0].proto.start_time == int(table["onset_s"][1])
@@ -94,7 +95,7 @@ def test_the_demo_clip_is_spotted_and_shown(zoo_with_lstm, demo_ready):
     app.selectbox(key="micro-model").set_value("micro-lstm-tiny").run()
     assert not app.exception, app.exception
     assert app.query_params["model"] == ["micro-lstm-tiny"]
-    assert "Class probabilities (MicroLSTM)" in chart_titles(app)
+    assert "Class probabilities (MicroLSTM)" in panel_titles(app)
 
 
 def test_upload_without_a_file_asks_for_one(zoo_with_lstm):

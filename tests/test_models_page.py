@@ -8,22 +8,13 @@ import torch
 from core.models.architectures import FanNet
 from dashboard.charts import confusion_chart, probabilities_chart, training_curves_chart
 from dashboard.export import chart_png, chart_svg
-from tests.test_pages import run_page, texts
+from tests.test_pages import chart_titles, run_page, texts
 
 
 @pytest.fixture
 def no_models(tmp_path, monkeypatch):
     """A weights folder with no manifest at all: a fresh checkout before any training."""
     monkeypatch.setenv("FER_WEIGHTS_DIR", str(tmp_path / "empty-weights"))
-
-
-def chart_titles(app) -> list[str]:
-    """The titles of the Vega-Lite charts on the page."""
-    titles = []
-    for chart in app.get("vega_lite_chart"):
-        title = json.loads(chart.proto.spec).get("title", "")
-        titles.append(title.get("text", "") if isinstance(title, dict) else title)
-    return titles
 
 
 def table_with(app, column: str):

@@ -1,5 +1,6 @@
 """An AppTest for every page: each runs without an exception and shows what it should."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ def run_page(name: str, **query: str) -> AppTest:
     app = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
     app.query_params.update(query)
     return app.run()
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    """The titles of the Vega-Lite charts on the page."""
+    titles = []
+    for chart in app.get("vega_lite_chart"):
+        title = json.loads(chart.proto.spec).get("title", "")
+        titles.append(title.get("text", "") if isinstance(title, dict) else title)
+    return titles
 
 
 def texts(app: AppTest) -> str:

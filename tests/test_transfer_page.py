@@ -5,15 +5,7 @@ import json
 
 import pytest
 
-from tests.test_pages import run_page, texts
-
-
-def chart_titles(app) -> list[str]:
-    titles = []
-    for chart in app.get("vega_lite_chart"):
-        title = json.loads(chart.proto.spec).get("title", "")
-        titles.append(title.get("text", "") if isinstance(title, dict) else title)
-    return titles
+from tests.test_pages import chart_titles, run_page, texts
 
 
 def chart_data(app, title: str) -> list[dict]:
