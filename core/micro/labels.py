@@ -10,6 +10,8 @@ own 5-class protocol keeps happiness, disgust, repression, surprise and others (
 have too few clips and are dropped).
 """
 
+from collections.abc import Iterable
+
 MEGC_CLASSES: tuple[str, ...] = ("negative", "positive", "surprise")
 CASME2_CLASSES: tuple[str, ...] = ("happiness", "disgust", "repression", "surprise", "others")
 # Every emotion a coding sheet writes, lower-cased, in the spelling the readers keep.
@@ -80,3 +82,32 @@ def to_casme2_class(emotion: str | None) -> str | None:
         return None
     emotion = emotion.strip().lower()
     return emotion if emotion in CASME2_CLASSES else None
+
+
+# ---- CASME II classes from Action Units ------------------------------------------------------
+# CASME II's coders gave each clip an emotion from its AUs (Yan et al., "CASME II: an improved
+# spontaneous micro-expression database and the baseline evaluation", PLoS ONE 2014, table 3). The
+# rules, as this project applies them to a set of AUs (first rule that holds wins, in this order):
+#   happiness   AU6 or AU12
+#   disgust     AU9, AU10, or AU4 together with AU7
+#   surprise    AU1 together with AU2, or AU2 together with AU25
+#   repression  AU14, AU15 or AU17
+#   others      anything else (e.g. AU4 alone: a frown is not coded as one emotion)
+# The order settles the few AU sets two rules fit (AU12+AU15 is happiness). Synthetic clips
+# (core.micro.synthetic) use it to give their events a CASME II class as well as a MEGC one.
+CASME2_AU_RULES: tuple[tuple[str, tuple[frozenset[int], ...]], ...] = (
+    ("happiness", (frozenset({6}), frozenset({12}))),
+    ("disgust", (frozenset({9}), frozenset({10}), frozenset({4, 7}))),
+    ("surprise", (frozenset({1, 2}), frozenset({2, 25}))),
+    ("repression", (frozenset({14}), frozenset({15}), frozenset({17}))),
+)
+CASME2_OTHERS = "others"
+
+
+def casme2_class_from_aus(aus: Iterable[int]) -> str:
+    """The CASME II class of a set of FACS AUs, by CASME2_AU_RULES ((6, 12) -> "happiness")."""
+    present = {int(au) for au in aus}
+    for name, patterns in CASME2_AU_RULES:
+        if any(pattern <= present for pattern in patterns):
+            return name
+    return CASME2_OTHERS

@@ -436,21 +436,16 @@ def spot_video(
     if lstm_card is None:
         intervals = intervals_from_signals(signals, video.fps)
     else:
-        from core.micro.lstm import (
-            CLASSES,
-            frame_probabilities,
-            label_intervals,
-            sequence_inputs,
-        )
+        from core.micro.lstm import frame_probabilities, label_intervals, model_classes, sequence_inputs
 
         lstm = load_model(model)
         probabilities = frame_probabilities(lstm, sequence_inputs(video, signals))
-        classes = list(CLASSES)
-        for i, name in enumerate(CLASSES):
+        classes = list(model_classes(lstm))  # each MicroLSTM's own, from its card
+        for i, name in enumerate(classes):
             timeline[f"p_{name}"] = _rounded(probabilities[:, i])
         # The training-free spotter finds intervals better than the LSTM on held-out clips (see the
         # model card); the LSTM classifies them and draws its own P(expression) on the timeline.
-        intervals = label_intervals(intervals_from_signals(signals, video.fps), probabilities)
+        intervals = label_intervals(intervals_from_signals(signals, video.fps), probabilities, tuple(classes))
     result = SpotResult(
         video=path.name, sha256=sha, fps=video.fps, frames=video.frames, size=(info.width, info.height),
         model=model, feature_model=feature_name, classes=classes, intervals=intervals, timeline=timeline,
