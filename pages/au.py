@@ -9,6 +9,7 @@ from core.au import describe
 from core.au.ranking import AUTable, au_table_for_samples, faces_for_cell, find_au_table
 from core.au.spatial import cell_sheet, parse_au_label
 from core.errors import InputError
+from core.explain.figures import conv_layer_labels
 from dashboard.charts import au_heatmap_chart, au_ranking_chart
 from dashboard.export import download_chart, download_image, download_table
 from dashboard.widgets import pick_dataset, pick_model, query_choice, query_int, result_store, show_error
@@ -21,6 +22,27 @@ SOURCES = {
     "committed": "the table committed with the app (CK+48, 327 sequences), for this exact model",
 }
 CELL_FACES = 8
+# What the table's columns mean, for the reader; the CSV keeps the CLI's column names.
+COLUMN_HELP = {
+    "score": ("score", "Cohen's d (distance) or point-biserial r (correlation); > 0: stronger with the AU"),
+    "ci_low": ("95% CI low", "Percentile bootstrap over units"),
+    "ci_high": ("95% CI high", "Percentile bootstrap over units"),
+    "p_value": ("p", "One-sided permutation test (999 shuffles of AU presence)"),
+    "q_value": (
+        "q",
+        "p corrected for the whole table (Benjamini-Hochberg); q < 0.05 is the dot on the heatmap",
+    ),
+    "rank": ("rank in layer", "1 = the map that responds most to this AU in this layer"),
+    "rank_all_layers": ("rank, all layers", "1 = the strongest map for this AU in the whole network"),
+    "assigned": ("map's own AU", "This AU is the map's strongest single AU"),
+    "spatial_share": (
+        "peak in AU region",
+        "Share of faces with the AU where the deconvolution peaks inside its region",
+    ),
+    "spatial_n": ("faces checked", "Faces used for the spatial check (top 5 maps per layer and AU)"),
+    "n_present": ("units with AU", "Independent units (CK+: sequences) that show the AU"),
+    "n_absent": ("units without", "Independent units that do not show the AU"),
+}
 TOP_SHOWN = 15
 
 FORMULAS = r"""
@@ -83,10 +105,10 @@ def counts_section(table: AUTable) -> None:
         download_table(counts, "au-counts", key="au-counts")
 
 
-def pick_layer(layers: list[str]) -> str:
+def pick_layer(layers: list[str], labels: dict[str, str]) -> str:
     layer = st.selectbox(
         "Layer", layers, index=query_choice("layer", layers, layers[-1]), key="au-layer",
-        format_func=lambda name: name.rsplit(".", 1)[-1],
+        format_func=lambda name: labels.get(name, name.rsplit(".", 1)[-1]),
     )  # fmt: skip
     st.query_params["layer"] = layer
     return layer
@@ -133,6 +155,16 @@ def heatmap_section(frame: pd.DataFrame, aus: list[str], short: str, key: str) -
     download_chart(chart, f"au-heatmap-{short}", key="au-heatmap")
 
 
+def show_table(table: pd.DataFrame, height: int = 300) -> None:
+    """An AU table with readable headers; hover a header for what it means."""
+    config = {
+        column: st.column_config.Column(label, help=help_text)
+        for column, (label, help_text) in COLUMN_HELP.items()
+        if column in table.columns
+    }
+    st.dataframe(table, hide_index=True, height=height, column_config=config)
+
+
 def tables_section(frame: pd.DataFrame, au: str, layer: str, short: str) -> None:
     columns = ["layer", "channel", "au", "score", "ci_low", "ci_high", "p_value", "q_value", "rank",
                "rank_all_layers", "assigned", "spatial_share", "spatial_n", "n_present", "n_absent"]  # fmt: skip
@@ -142,12 +174,15 @@ def tables_section(frame: pd.DataFrame, au: str, layer: str, short: str) -> None
         chart = au_ranking_chart(ranked.head(TOP_SHOWN), f"{au}: the {TOP_SHOWN} strongest maps of {short}")
         st.altair_chart(chart, width="stretch")
         download_chart(chart, f"au-ranking-{au}-{short}", key="au-ranking-chart")
-        st.dataframe(ranked, hide_index=True, height=300)
-        st.caption(f"{describe(parse_au_label(au)[0]) if '+' not in au else au}. Click a header to sort.")
+        show_table(ranked)
+        st.caption(
+            f"{describe(parse_au_label(au)[0]) if '+' not in au else au}. Click a header to sort; hover it for "
+            "what it means. The CSV keeps the column names of `python -m core au-table`."
+        )
         download_table(ranked, f"au-ranking-{au}-{short}", key="au-ranking")
     with by_layer:
         assigned = frame[(frame["layer"] == layer) & frame["assigned"]].sort_values("score", ascending=False)
-        st.dataframe(assigned[columns], hide_index=True, height=300)
+        show_table(assigned[columns])
         st.caption("One row per map: the single AU with its largest score (combinations are never assigned).")
         download_table(assigned[columns], f"au-assigned-{short}", key="au-assigned")
 
@@ -229,7 +264,9 @@ try:
     st.caption(f"The whole table: {len(frame):,} rows, one per feature map and AU, every layer (CSV).")
     download_table(frame, f"au-table-{model_name}-{method}", key="au-table")
     aus = list(table.meta.get("aus") or dict.fromkeys(frame["au"]))
-    layer = pick_layer(list(table.meta.get("layers") or dict.fromkeys(frame["layer"])))
+    layer = pick_layer(
+        list(table.meta.get("layers") or dict.fromkeys(frame["layer"])), conv_layer_labels(model)
+    )
     short = layer.rsplit(".", 1)[-1]
     in_layer = frame[frame["layer"] == layer]
     heatmap_key = f"au-heatmap-{short}"

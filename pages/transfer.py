@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.models.zoo import read_manifest
-from core.transfer import accuracy_matrix, known_results
+from core.transfer import accuracy_matrix, known_results, label_map_rows
 from core.transfer.cross import dataset_label
 from core.transfer.runs import run_cross_dataset
 from dashboard.charts import (
@@ -54,6 +54,19 @@ def provenance_note(result: dict) -> str:
     )
 
 
+def newest(results: list[dict], hint: str) -> dict | None:
+    """The newest result, or None after saying how to compute one."""
+    if not results:
+        st.info(hint)
+        return None
+    return results[0]
+
+
+def short_layers(rows: list[dict]) -> list[dict]:
+    """Rows with 'features.conv2' shown as 'conv2'."""
+    return [{**row, "layer": row["layer"].rsplit(".", 1)[-1]} for row in rows]
+
+
 def show(chart, table: pd.DataFrame, name: str, key: str) -> None:
     st.altair_chart(chart, width="content")
     download_chart(chart, name, key=f"{key}-chart")
@@ -97,11 +110,7 @@ def cross_section(model_name: str, results: list[dict]) -> None:
         middle.metric("Always the commonest class", f"{100 * result['majority_accuracy']:.1f}%")
     if result.get("source_accuracy") is not None:
         right.metric("On its own test data", f"{100 * result['source_accuracy']:.1f}%")
-    mapping = pd.DataFrame(
-        [{"model's class": s, "dataset's class": t, "faces": result["per_class"][t]["support"]}
-         for s, t in result["label_map"].items()]
-        + [{"model's class": "(none)", "dataset's class": c, "faces": n} for c, n in result["skipped"].items()]
-    )  # fmt: skip
+    mapping = pd.DataFrame(label_map_rows(result))
     mapping_column, note_column = st.columns([2, 3])
     with mapping_column:
         st.dataframe(mapping, hide_index=True)
@@ -154,11 +163,12 @@ def fresh_section(model_name: str, model) -> None:
 
 def curves_section(model_name: str, results: list[dict]) -> None:
     st.header("Fine-tuning with k labelled faces per class")
-    if not results:
-        st.info(f"No fine-tuning curves for {model_name}; `python -m core transfer --model {model_name} "
-                "--to ckplus --root DIR --curves` computes them (about 20 minutes on a CPU).")  # fmt: skip
+    command = f"python -m core transfer --model {model_name} --to ckplus --root DIR --curves"
+    result = newest(
+        results, f"No fine-tuning curves for {model_name}; `{command}` computes them (about 20 min)."
+    )
+    if result is None:
         return
-    result = results[0]
     config = result["config"]
     points = [{k: v for k, v in p.items() if k != "per_seed"} for p in result["points"]]
     ks = [str(k) for k in config["ks"]]
@@ -181,18 +191,17 @@ def curves_section(model_name: str, results: list[dict]) -> None:
 
 def probes_section(model_name: str, results: list[dict]) -> None:
     st.header("What each layer knows about Action Units")
-    if not results:
-        st.info(f"No AU probes for {model_name}; `python -m core transfer --model {model_name} --to ckplus "
-                "--root DIR --probes` computes them (a minute or two).")  # fmt: skip
+    result = newest(results, f"No AU probes for {model_name}; `python -m core transfer --model {model_name} "
+                    "--to ckplus --root DIR --probes` computes them (a minute or two).")  # fmt: skip
+    if result is None:
         return
-    result = results[0]
     grids = [g for g in result.get("grids", [1]) if g in GRIDS]
     grid = st.radio("Features per map", grids, index=query_choice("grid", [str(g) for g in grids]),
                     format_func=GRIDS.get, horizontal=True, key="transfer-grid")  # fmt: skip
     st.query_params["grid"] = str(grid)
     rows = [r for r in result["rows"] if r.get("grid", 1) in (grid, 0)]
     layers = [layer.rsplit(".", 1)[-1] for layer in result["layers"]]
-    shown = [{**r, "layer": r["layer"].rsplit(".", 1)[-1]} for r in rows]
+    shown = short_layers(rows)
     chart = probe_heatmap_chart(
         shown, result["aus"], layers, f"{model_name}: F1 of a linear probe per layer and AU"
     )
@@ -208,12 +217,11 @@ def probes_section(model_name: str, results: list[dict]) -> None:
 
 def micro_section(model_name: str, results: list[dict]) -> None:
     st.header("Micro-expression classes from the same features")
-    if not results:
-        st.info(f"No micro-expression probe for {model_name}; `python -m core transfer --model {model_name} --to FMT "
-                "--root DIR --micro` computes it (a minute).")  # fmt: skip
+    result = newest(results, f"No micro-expression probe for {model_name}; `python -m core transfer --model "
+                    f"{model_name} --to FMT --root DIR --micro` computes it (a minute).")  # fmt: skip
+    if result is None:
         return
-    result = results[0]
-    rows = [{**r, "layer": r["layer"].rsplit(".", 1)[-1]} for r in result["rows"]]
+    rows = short_layers(result["rows"])
     chart = micro_probe_chart(
         rows, result["chance"], f"{model_name}: negative / positive / surprise from apex - onset"
     )
@@ -231,11 +239,10 @@ def micro_section(model_name: str, results: list[dict]) -> None:
 
 def shift_section(model_name: str, results: list[dict]) -> None:
     st.header("Feature maps that respond differently on the two datasets")
-    if not results:
-        st.info(f"No activation shift for {model_name}; `python -m core transfer --model {model_name} --to FMT "
-                "--root DIR --shift --from-format FMT --from-root DIR` computes it.")  # fmt: skip
+    command = f"python -m core transfer --model {model_name} --to FMT --root DIR --shift --from-format FMT --from-root DIR"
+    result = newest(results, f"No activation shift for {model_name}; `{command}` computes it.")
+    if result is None:
         return
-    result = results[0]
     data = result["provenance"]["data"]
     name_b, name_a = (dataset_label(d["format"], d["split"]) for d in data[:2])
     wanted = query_int("maps")
@@ -244,7 +251,7 @@ def shift_section(model_name: str, results: list[dict]) -> None:
     st.query_params["maps"] = str(count)
     rows = [
         {**r, "higher on": name_a if r["higher_on"] == "a" else name_b,
-         "atlas": f"atlas?model={model_name}&layer={r['layer']}&channel={r['channel']}"}
+         "atlas": f"atlas?model={model_name}&layer={r['layer']}&channel={r['channel']}&built=1"}
         for r in result["rows"][:count]
     ]  # fmt: skip
     chart = shift_chart(rows, f"{model_name}: the {count} most shifted maps, {name_a} vs {name_b}")

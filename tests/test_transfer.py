@@ -26,10 +26,12 @@ from core.transfer import (
     ks_pvalue,
     ks_statistic,
     label_map,
+    label_map_rows,
     run_stored,
     save_committed,
 )
 from core.transfer.curves import CurveConfig, new_network, training_units
+from core.transfer.features import layer_maxima, relu_after
 from core.transfer.results import data_identity, results_dir
 
 FER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -102,6 +104,12 @@ def test_cross_dataset_scores_the_shared_classes_only():
     assert result["ci_low"] <= 0.4 <= result["ci_high"]
     assert result["unshared_answers"] == {"share": 1.0, "classes": {"neutral": 30}}
     assert result["per_class"]["happy"]["recall"] == 1.0 and result["per_class"]["sad"]["recall"] == 0.0
+    assert [tuple(row.values()) for row in label_map_rows(result)] == [
+        ("angry", "angry", 9),
+        ("happy", "happy", 12),
+        ("sad", "sad", 9),
+        ("(none)", "contempt", 6),
+    ], "faces per class, the unknown class last"
     with pytest.raises(InputError, match="none in common"):
         cross_dataset(model, faces(["contempt"], ["S1"]), crops[:1])
 
@@ -190,6 +198,20 @@ def test_au_probes_find_the_au_drawn_into_the_faces(one_torch_thread):
     assert {r["n_present"] for r in result["rows"]} == {int(present.sum())}
     with pytest.raises(InputError, match="Action Unit"):
         au_probes(FanNet(width=0.25).eval(), crops, faces(["happy"] * len(samples), ["S"] * len(samples)))
+
+
+def test_maps_after_the_relu_are_found_by_position_and_a_missing_relu_is_refused():
+    model = FanNet(width=0.25)
+    assert [relu_after(model, conv) for conv in model.conv_layers()] == [
+        "features.relu1", "features.relu2", "features.relu3"
+    ]  # fmt: skip
+    no_relu = torch.nn.Sequential()  # named like the zoo's stacks, with no ReLU after the conv
+    no_relu.add_module("conv1", torch.nn.Conv2d(1, 2, 3, padding=1))
+    no_relu.add_module("pool1", torch.nn.MaxPool2d(2))
+    crops = np.zeros((2, 48, 48), np.uint8)
+    assert layer_maxima(no_relu, crops)["conv1"].shape == (2, 2), "before the ReLU: defined"
+    with pytest.raises(InputError, match="not followed by its own ReLU"):
+        layer_maxima(no_relu, crops, after_relu=True)
 
 
 def test_activation_shift_ranks_every_map_and_sees_no_shift_on_the_same_faces(one_torch_thread):

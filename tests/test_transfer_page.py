@@ -76,7 +76,9 @@ def test_transfer_page_shows_the_committed_results(shipped_results):
     shift = next(frame.value for frame in app.dataframe if "atlas" in frame.value.columns)
     assert len(shift) == 5
     assert (
-        shift["atlas"].str.fullmatch(r"atlas\?model=fan2019-fer2013&layer=features\.conv\d&channel=\d+").all()
+        shift["atlas"]
+        .str.fullmatch(r"atlas\?model=fan2019-fer2013&layer=features\.conv\d&channel=\d+&built=1")
+        .all()
     )
     assert app.query_params["grid"] == ["3"] and app.query_params["maps"] == ["5"]
     mapping = next(frame.value for frame in app.dataframe if "model's class" in frame.value.columns)

@@ -58,12 +58,13 @@ from core.au.spatial import (
 )
 from core.datasets import Sample, fingerprint, read_dataset
 from core.errors import DatasetError, InputError
-from core.explain.activations import activations, feature_layers
+from core.explain.activations import activations
 from core.explain.atlas import deconvolve_rows, model_identity, resolve_layers
 from core.faces import FaceAnalyzer, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
+from core.transfer.features import relu_after, unit_ids
 
 AU_TABLE_KIND = "au_table"
 FORMAT_VERSION = 1
@@ -170,8 +171,7 @@ def group_units(samples: list[Sample]) -> tuple[list[str], np.ndarray, list[froz
     ids: dict[str, int] = {}
     unit_of = np.empty(len(samples), np.int64)
     aus: list[set[int]] = []
-    for i, sample in enumerate(samples):
-        unit = sample.sequence or sample.source_id
+    for i, (sample, unit) in enumerate(zip(samples, unit_ids(samples), strict=True)):
         if unit not in ids:
             ids[unit] = len(ids)
             aus.append(set())
@@ -225,18 +225,6 @@ def tested_aus(
 
 
 # ---- responses ------------------------------------------------------------------------------
-
-
-def relu_after(model: nn.Module, conv: str) -> str:
-    """The ReLU module that follows a conv layer in the feature stack (its output is the feature map)."""
-    names = feature_layers(model)
-    modules = dict(model.named_modules())
-    for name in names[names.index(conv) + 1 :]:
-        if isinstance(modules[name], nn.ReLU):
-            return name
-        if isinstance(modules[name], nn.Conv2d):
-            break
-    raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
 
 
 @torch.inference_mode()

@@ -10,7 +10,7 @@ Each takes a `progress` callback and returns a plain dict; `results` stores them
 provenance in the results store and reads the committed ones under weights/results/transfer.
 """
 
-from core.transfer.cross import accuracy_matrix, cross_dataset, label_map
+from core.transfer.cross import accuracy_matrix, cross_dataset, label_map, label_map_rows
 from core.transfer.curves import MODES, fine_tuning_curve
 from core.transfer.features import layer_maxima
 from core.transfer.micro import micro_events, micro_probe
@@ -20,6 +20,6 @@ from core.transfer.shift import activation_shift, ks_pvalue, ks_statistic
 
 __all__ = [
     "MODES", "accuracy_matrix", "activation_shift", "au_probes", "committed_results", "cross_dataset",
-    "fine_tuning_curve", "known_results", "ks_pvalue", "ks_statistic", "label_map", "layer_maxima",
+    "fine_tuning_curve", "known_results", "ks_pvalue", "ks_statistic", "label_map", "label_map_rows", "layer_maxima",
     "micro_events", "micro_probe", "run_stored", "save_committed",
 ]  # fmt: skip

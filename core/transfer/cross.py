@@ -108,6 +108,20 @@ def compare_with_source(card: dict, target: dict) -> dict:
     }
 
 
+def label_map_rows(result: dict) -> list[dict]:
+    """The label mapping of a `cross_dataset` result as table rows, with the faces of each class:
+    shared classes first, then the dataset's classes the model does not know ("(none)")."""
+    shared = [
+        {"model's class": source, "dataset's class": target, "faces": result["per_class"][target]["support"]}
+        for source, target in result["label_map"].items()
+    ]
+    unknown = [
+        {"model's class": "(none)", "dataset's class": name, "faces": count}
+        for name, count in result["skipped"].items()
+    ]
+    return shared + unknown
+
+
 def dataset_label(fmt: str | None, split: str | None) -> str:
     return f"{fmt} {split}" if split else str(fmt)
 

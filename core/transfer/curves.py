@@ -99,29 +99,8 @@ def fine_tuning_curve(
     n, n_units, n_train, per_seed}], "seconds"}.
     """
     config = config or CurveConfig()
-    unknown = set(config.modes) - set(MODES)
-    if unknown:
-        raise InputError(
-            f"Unknown fine-tuning mode {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}."
-        )
-    if not config.ks or not all(k == ALL or (isinstance(k, int) and k > 0) for k in config.ks):
-        raise InputError(
-            f"k (faces per class) must be whole numbers above 0 or '{ALL}', not {list(config.ks)}."
-        )
-    if (
-        not config.seeds
-        or len(set(config.seeds)) < len(config.seeds)
-        or not set(config.seeds) <= set(range(config.folds))
-    ):
-        raise InputError(
-            f"Seeds must be different whole numbers from 0 to {config.folds - 1}: seed s holds out fold s of the subjects."
-        )
-    labelled = [i for i, s in enumerate(samples) if s.label]
-    samples, crops = [samples[i] for i in labelled], np.asarray(crops)[labelled]
-    classes = [c for c in CANONICAL_LABELS if c in {s.label for s in samples}]
-    if len(classes) < 2:
-        raise InputError("Fine-tuning needs faces of at least two expressions.")
-    y = np.array([classes.index(s.label) for s in samples])
+    _check_config(config)
+    samples, crops, classes, y = _labelled_faces(samples, crops)
     folds = subject_folds(
         [s.subject or u for s, u in zip(samples, unit_ids(samples), strict=True)], config.folds
     )
@@ -141,13 +120,56 @@ def fine_tuning_curve(
                 )
                 model = _train_one(source, mode, crops, y, train, classes, seed, config, report)
                 predicted = predict_logits(model, crops[test]).argmax(1).numpy()
-                point = collected.setdefault(
-                    (mode, k), {"y": [], "p": [], "g": [], "per_seed": [], "n_train": []}
-                )
+                point = collected.setdefault((mode, k), {"y": [], "p": [], "g": [], "per_seed": []})
                 point["y"].append(y[test]), point["p"].append(predicted), point["g"].append(units[test])
                 point["per_seed"].append({"seed": seed, "accuracy": float(np.mean(predicted == y[test])),
                                           "n_train": int(len(train))})  # fmt: skip
                 done += 1
+    points = _pooled_points(collected, classes)
+    progress(1.0, "done")
+    return {
+        "classes": classes,
+        "config": asdict(config),
+        "points": points,
+        "seconds": round(time.time() - started),
+    }
+
+
+def _labelled_faces(
+    samples: list[Sample], crops: np.ndarray
+) -> tuple[list[Sample], np.ndarray, list[str], np.ndarray]:
+    """The faces with an expression label, their crops, the classes present and each face's class index."""
+    labelled = [i for i, s in enumerate(samples) if s.label]
+    samples, crops = [samples[i] for i in labelled], np.asarray(crops)[labelled]
+    classes = [c for c in CANONICAL_LABELS if c in {s.label for s in samples}]
+    if len(classes) < 2:
+        raise InputError("Fine-tuning needs faces of at least two expressions.")
+    return samples, crops, classes, np.array([classes.index(s.label) for s in samples])
+
+
+def _check_config(config: CurveConfig) -> None:
+    """One clear InputError for modes, ks or seeds a curve cannot use."""
+    unknown = set(config.modes) - set(MODES)
+    if unknown:
+        raise InputError(
+            f"Unknown fine-tuning mode {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}."
+        )
+    if not config.ks or not all(k == ALL or (isinstance(k, int) and k > 0) for k in config.ks):
+        raise InputError(
+            f"k (faces per class) must be whole numbers above 0 or '{ALL}', not {list(config.ks)}."
+        )
+    if (
+        not config.seeds
+        or len(set(config.seeds)) < len(config.seeds)
+        or not set(config.seeds) <= set(range(config.folds))
+    ):
+        raise InputError(
+            f"Seeds must be different whole numbers from 0 to {config.folds - 1}: seed s holds out fold s of the subjects."
+        )
+
+
+def _pooled_points(collected: dict[tuple, dict], classes: list[str]) -> list[dict]:
+    """One point per (mode, k): the seeds' held-out faces pooled, CIs resampling units."""
     points = []
     for (mode, k), point in collected.items():
         scores = evaluate_predictions(np.concatenate(point["y"]), np.concatenate(point["p"]), classes,
@@ -158,10 +180,4 @@ def fine_tuning_curve(
             "n_units": scores["n_units"], "n_train": float(np.mean([s["n_train"] for s in point["per_seed"]])),
             "per_seed": point["per_seed"],
         })  # fmt: skip
-    progress(1.0, "done")
-    return {
-        "classes": classes,
-        "config": asdict(config),
-        "points": points,
-        "seconds": round(time.time() - started),
-    }
+    return points

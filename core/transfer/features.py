@@ -4,17 +4,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain.activations import activations
+from core.datasets import Sample
+from core.errors import InputError
+from core.explain.activations import activations, feature_layers
 from core.explain.atlas import resolve_layers
 from core.models.inputs import to_tensor
 from core.progress import Progress, no_progress
 
 
 def relu_after(model: nn.Module, conv: str) -> str:
-    """The ReLU that follows a conv (`features.conv2` -> `features.relu2`), or the conv itself."""
-    prefix, short = conv.rsplit(".", 1) if "." in conv else ("", conv)
-    relu = f"{prefix}.relu{short[4:]}" if prefix else f"relu{short[4:]}"
-    return relu if relu in dict(model.named_modules()) else conv
+    """The ReLU module that follows a conv layer in the feature stack (its output is the feature map).
+
+    Found by position, not by name, so that a model whose conv has no ReLU of its own is refused
+    rather than read before its nonlinearity.
+    """
+    names = feature_layers(model)
+    modules = dict(model.named_modules())
+    for name in names[names.index(conv) + 1 :]:
+        if isinstance(modules[name], nn.ReLU):
+            return name
+        if isinstance(modules[name], nn.Conv2d):
+            break
+    raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
 
 
 def layer_maxima(
@@ -51,7 +62,7 @@ def layer_maxima(
     }
 
 
-def unit_ids(samples) -> list[str]:
+def unit_ids(samples: list[Sample]) -> list[str]:
     """The independent unit of each face: its CK+ sequence where it has one, else the face itself."""
     return [s.sequence or s.source_id for s in samples]
 

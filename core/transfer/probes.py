@@ -77,6 +77,25 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return predicted
 
 
+def _probe_rows(
+    layer: str, grid: int, x: np.ndarray, truth: np.ndarray, fold_of: np.ndarray, aus: list[int], n_boot: int
+) -> list[dict]:
+    """One row per AU: the out-of-fold probe's F1 (with its CI), precision and recall on one feature set."""
+    predicted = out_of_fold(x, truth, fold_of)
+    f1 = f1_scores(truth, predicted)
+    intervals = f1_intervals(truth, predicted, n_boot)
+    hits = (truth & predicted).sum(0)
+    return [
+        {
+            "layer": layer, "grid": grid, "au": f"AU{au}", "f1": float(f1[j]), "ci_low": float(intervals[j, 0]),
+            "ci_high": float(intervals[j, 1]), "precision": float(hits[j] / max(predicted[:, j].sum(), 1)),
+            "recall": float(hits[j] / truth[:, j].sum()), "n_present": int(truth[:, j].sum()),
+            "n_absent": int((~truth[:, j]).sum()), "dimensions": int(x.shape[1]),
+        }
+        for j, au in enumerate(aus)
+    ]  # fmt: skip
+
+
 def au_probes(
     model: nn.Module,
     crops: np.ndarray,
@@ -116,17 +135,7 @@ def au_probes(
     for step, ((layer, grid), values) in enumerate(features.items()):
         progress(0.5 + 0.5 * step / len(features), f"probing {layer}, grid {grid}")
         x, _ = per_unit(values, units)  # rows in unit_names order (both sorted)
-        predicted = out_of_fold(x.astype(np.float64), truth, fold_of)
-        f1 = f1_scores(truth, predicted)
-        intervals = f1_intervals(truth, predicted, n_boot)
-        hits = (truth & predicted).sum(0)
-        for j, au in enumerate(aus):
-            rows.append({
-                "layer": layer, "grid": grid, "au": f"AU{au}", "f1": float(f1[j]), "ci_low": float(intervals[j, 0]),
-                "ci_high": float(intervals[j, 1]), "precision": float(hits[j] / max(predicted[:, j].sum(), 1)),
-                "recall": float(hits[j] / truth[:, j].sum()), "n_present": int(truth[:, j].sum()),
-                "n_absent": int((~truth[:, j]).sum()), "dimensions": int(x.shape[1]),
-            })  # fmt: skip
+        rows += _probe_rows(layer, grid, x.astype(np.float64), truth, fold_of, aus, n_boot)
     progress(1.0, "done")
     return {
         "rows": rows, "aus": [f"AU{au}" for au in aus], "layers": list(dict.fromkeys(k[0] for k in features)),
