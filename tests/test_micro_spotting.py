@@ -20,6 +20,7 @@ from core.micro.spotting import (
     motion_signals,
     noise_units,
     rolling_baseline,
+    spot_video,
 )
 from core.micro.synthetic import make_clip
 from core.micro.video import features_from_frames
@@ -193,3 +194,14 @@ def test_spot_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert "--out must end in .json or .csv" in capsys.readouterr().err
     assert main(["spot", str(clip), "--model", "nonesuch", "--out", str(tmp_path / "x.json")]) == 2
     assert "There is no spotter called 'nonesuch'" in capsys.readouterr().err
+
+
+def test_messages_and_results_use_the_name_the_user_knows(tmp_path):
+    """The page keeps uploads under their checksum; the user sees the name of their own file."""
+    from core.errors import MediaError
+
+    path = tmp_path / "f96d4a3d5adb7fa8.mp4"
+    path.write_bytes(b"not a video at all")
+    with pytest.raises(MediaError) as error:
+        spot_video(path, display_name="interview-3.mp4")
+    assert "interview-3.mp4" in str(error.value) and "f96d4a3d5adb7fa8" not in str(error.value)

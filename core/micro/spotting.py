@@ -29,7 +29,7 @@ The definition (ours; Breuer & Kimmel 2017 train an LSTM instead, see core.micro
 """
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -386,17 +386,32 @@ def spot_video(
     progress: Progress = no_progress,
     store: ResultStore | None = None,
     analyzer=None,
+    display_name: str | None = None,
 ) -> SpotResult:
     """Spot and classify the brief expressions of a clip: the one call of the page and `spot` verb.
 
     `model` is TRAINING_FREE or a MicroLSTM's name (default: `default_micro_model()`). Runs are
     kept in the ResultStore (kind "spot") keyed by the clip's sha256, the models' checksums
-    and the parameters, so a second call returns at once (`from_store`).
+    and the parameters, so a second call returns at once (`from_store`). `display_name` is the
+    name the user knows the clip by (the page keeps uploads under their checksum): messages and
+    the result use it.
     """
+    path = Path(path)
+    try:
+        result = _spot_video(path, model, progress, store, analyzer)
+    except InputError as error:
+        if display_name is None:
+            raise
+        raise type(error)(str(error).replace(path.name, display_name)) from None
+    return result if display_name is None else replace(result, video=display_name)
+
+
+def _spot_video(
+    path: Path, model: str | None, progress: Progress, store: ResultStore | None, analyzer
+) -> SpotResult:
     from core.micro.video import extract_features
     from core.models.zoo import load_model, model_card, sha256_file
 
-    path = Path(path)
     info = probe_video(path)  # refuses a bad clip before anything is loaded
     model = resolve_spotter(model)
     feature_name = feature_model_name(model)
