@@ -12,8 +12,10 @@ the wall-clock rate depends on what else runs, the CPU cost does not.
 
 Memory: the same for clips of each length in --memory-minutes, each in a fresh process,
 reporting peak resident memory (ru_maxrss) and tracemalloc's peak of Python and numpy
-allocations during `spot_video`. Flat means the 10-minute peak is close to the 1-minute one:
-frames are never kept, only a few KB of features per frame.
+allocations during `spot_video`, split at its "scoring" step: reading the features (frames are
+streamed, so this stays near flat: the table of features, about 2 KB per frame, is all that
+grows) and scoring them (spotting signals, the MicroLSTM's inputs, the timeline: whole-clip
+arrays of a few KB per frame, which is what grows with the clip's length).
 """
 
 import argparse
@@ -40,16 +42,33 @@ def write_clip(seconds: float, folder: Path) -> Path:
     return clip.write(folder / f"bench_{seconds:g}s.mp4")
 
 
-def spot(path: Path, model: str | None, home: Path) -> tuple[float, float, object]:
+def spot(path: Path, model: str | None, home: Path, progress=None) -> tuple[float, float, object]:
     """Wall and CPU seconds (all of the process's threads, MediaPipe's included) of one spot_video."""
     import os
 
     os.environ["FER_DASHBOARD_HOME"] = str(home)  # a fresh store: nothing is found ready
     from core.micro.spotting import spot_video
+    from core.progress import no_progress
 
     started, cpu = time.perf_counter(), time.process_time()
-    result = spot_video(path, model)
+    result = spot_video(path, model, progress or no_progress)
     return time.perf_counter() - started, time.process_time() - cpu, result
+
+
+class StagePeaks:
+    """A progress callback that splits tracemalloc's peak at spot_video's "scoring" step: the peak while
+    the features are read (frames streamed: should not grow with the clip) and the peak while they are
+    scored (signals, MicroLSTM, timeline: whole-clip arrays, a few KB per frame)."""
+
+    def __init__(self) -> None:
+        self.features_mb: float | None = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        import tracemalloc
+
+        if self.features_mb is None and message.startswith("scoring"):
+            self.features_mb = round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+            tracemalloc.reset_peak()
 
 
 def one_run(seconds: float, model: str | None, threads: int) -> dict:
@@ -64,9 +83,11 @@ def one_run(seconds: float, model: str | None, threads: int) -> dict:
         path = write_clip(seconds, Path(folder))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tracemalloc.start()
-        elapsed, cpu, result = spot(path, model, Path(folder) / "home")
-        _, traced_peak = tracemalloc.get_traced_memory()
+        stages = StagePeaks()
+        elapsed, cpu, result = spot(path, model, Path(folder) / "home", stages)
+        traced_now, scoring_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        traced_peak = max(scoring_peak, (stages.features_mb or 0) * 1e6)
         return {
             "seconds": seconds,
             "frames": result.frames,
@@ -80,6 +101,9 @@ def one_run(seconds: float, model: str | None, threads: int) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_before_spot_mb": round(before, 1),
             "traced_peak_mb": round(traced_peak / 1e6, 1),
+            "traced_features_peak_mb": stages.features_mb,
+            "traced_scoring_peak_mb": round(scoring_peak / 1e6, 1),
+            "traced_after_mb": round(traced_now / 1e6, 1),
         }
 
 
@@ -115,8 +139,18 @@ def main() -> int:
         runs.append(run)
         print(
             f"memory, {minutes:g} min ({run['frames']} frames): peak RSS {run['peak_rss_mb']} MB "
-            f"(before spotting {run['rss_before_spot_mb']} MB), tracemalloc peak {run['traced_peak_mb']} MB, "
+            f"(before spotting {run['rss_before_spot_mb']} MB), tracemalloc peak {run['traced_peak_mb']} MB "
+            f"(reading features {run['traced_features_peak_mb']} MB, scoring {run['traced_scoring_peak_mb']} MB), "
             f"{run['frames_per_s']} frames/s"
+        )
+    if len(runs) > 1:
+        short, long = runs[0], runs[-1]
+        frames = max(long["frames"] - short["frames"], 1)
+        growth = {k: round((long[k] - short[k]) * 1e6 / frames) for k in ("traced_features_peak_mb", "traced_scoring_peak_mb", "peak_rss_mb")}  # fmt: skip
+        print(
+            f"growth per frame, {short['frames']} to {long['frames']} frames: tracemalloc peak while reading "
+            f"{growth['traced_features_peak_mb']} bytes, while scoring {growth['traced_scoring_peak_mb']} bytes; "
+            f"peak RSS {growth['peak_rss_mb']} bytes"
         )
     print(json.dumps({"speed": speed, "memory": runs}, indent=2))
     return 0

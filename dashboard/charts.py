@@ -135,53 +135,53 @@ def _pooled_timeline(timeline: pd.DataFrame, columns: list[str]) -> pd.DataFrame
 
 
 def micro_timeline_chart(
-    timeline: pd.DataFrame, intervals: pd.DataFrame, classes: list[str], threshold: float, title: str
+    timeline: pd.DataFrame,
+    intervals: pd.DataFrame,
+    classes: list[str],
+    threshold: float,
+    title: str,
+    chosen_time: float | None = None,
+    chosen_interval: int | None = None,
 ) -> alt.VConcatChart:
     """Spotting score, class probabilities and AU-region activity over time, the spotted intervals shaded.
 
     `timeline`: time_s, score, p_<class>..., region_<name>... per frame; `intervals`: onset_s,
-    offset_s, kind, label (one row each).
+    offset_s, kind, label (one row each). `chosen_time` (seconds) is marked by a vertical rule on
+    every panel and the interval at index `chosen_interval` (0-based) is outlined.
+
+    Clicking the score panel selects: "interval" (its 1-based `interval` number) on a shaded
+    interval, else "time" (the `time_s` of the time step clicked), as Streamlit selections.
     """
     regions = [c for c in timeline.columns if c.startswith("region_")]
     probabilities = [f"p_{c}" for c in classes if c != "none" and f"p_{c}" in timeline.columns]
     table = _pooled_timeline(timeline, ["score", *probabilities, *regions])
     x = alt.X("time_s:Q", title="Time (s)", scale=alt.Scale(domain=[0, float(timeline["time_s"].max())]))
     width = 640
-    shade = (
-        alt.Chart(intervals)
-        .mark_rect(opacity=0.18)
-        .encode(
-            x="onset_s:Q",
-            x2="offset_s:Q",
-            color=alt.Color(
-                "kind:N", scale=alt.Scale(domain=["micro", "macro"], range=["#d62728", "#1f77b4"])
-            ),
-            tooltip=[
-                "kind",
-                "label",
-                alt.Tooltip("onset_s:Q", format=".2f"),
-                alt.Tooltip("offset_s:Q", format=".2f"),
-            ],
-        )
+    intervals = intervals.assign(
+        interval=range(1, len(intervals) + 1), chosen=[i == chosen_interval for i in range(len(intervals))]
     )
+    shade = _micro_interval_shade(intervals)
+    marker = _micro_time_rule(chosen_time)
     score = (
         alt.Chart(table)
         .mark_line(color="black", strokeWidth=1)
-        .encode(
-            x=x,
-            y=alt.Y("score:Q", title="Spotting score"),
-            tooltip=[alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("score:Q", format=".1f")],
-        )
+        .encode(x=x, y=alt.Y("score:Q", title="Spotting score"))
     )
     rule = (
         alt.Chart(pd.DataFrame({"threshold": [threshold]}))
         .mark_rule(strokeDash=[4, 4], color="gray")
         .encode(y="threshold:Q")
     )
-    shaded = [shade] if len(intervals) else []  # an empty table has no column types for Vega-Lite
+    # Clickable layers under the line: one invisible full-height step per time step ("time"), and the
+    # shaded intervals above them ("interval"), so a click inside an interval picks the interval.
+    clickable = [_micro_time_steps(table, x)]
+    if len(intervals):  # an empty table has no column types for Vega-Lite
+        pick = alt.selection_point(name="interval", fields=["interval"], on="click", clear=False)
+        clickable.append(shade.add_params(pick))
+    shaded = [shade] if len(intervals) else []
     panels = [
-        alt.layer(*shaded, score, rule).properties(
-            width=width, height=150, title="Spotting score (noise units)"
+        alt.layer(*clickable, score, rule, *marker).properties(
+            width=width, height=150, title="Spotting score (noise units): click a time or an interval"
         )
     ]
     if probabilities:
@@ -206,15 +206,14 @@ def micro_timeline_chart(
             )
         )
         panels.append(
-            alt.layer(*shaded, lines)
+            alt.layer(*shaded, lines, *marker)
             .resolve_scale(color="independent")
             .properties(width=width, height=120, title="Class probabilities (MicroLSTM)")
         )
     if regions:
         long = table.melt("time_s", regions, var_name="region", value_name="activity")
         long["region"] = long["region"].str.removeprefix("region_").str.replace("_", " ")
-        step = float(table["time_s"].diff().median()) if len(table) > 1 else 1.0
-        long["time_end"] = long["time_s"] + (step if step == step else 1.0)
+        long["time_end"] = long["time_s"] + _micro_step(table)
         heat = (
             alt.Chart(long)
             .mark_rect()
@@ -239,9 +238,69 @@ def micro_timeline_chart(
             )
         )
         panels.append(
-            heat.properties(width=width, height=22 * len(regions), title="AU-region activity (noise units)")
+            alt.layer(heat, *marker).properties(
+                width=width, height=22 * len(regions), title="AU-region activity (noise units)"
+            )
         )
     return alt.vconcat(*panels, title=title).resolve_scale(color="independent")
+
+
+def _micro_step(table: pd.DataFrame) -> float:
+    """The time between two rows of the (pooled) timeline, in seconds."""
+    step = float(table["time_s"].diff().median()) if len(table) > 1 else 1.0
+    return step if step == step else 1.0
+
+
+def _micro_interval_shade(intervals: pd.DataFrame) -> alt.Chart:
+    """The spotted intervals, red micro and blue macro; the chosen one darker and outlined."""
+    return (
+        alt.Chart(intervals)
+        .mark_rect()
+        .encode(
+            x="onset_s:Q",
+            x2="offset_s:Q",
+            color=alt.Color(
+                "kind:N", scale=alt.Scale(domain=["micro", "macro"], range=["#d62728", "#1f77b4"])
+            ),
+            opacity=alt.condition(alt.datum.chosen, alt.value(0.45), alt.value(0.18)),
+            stroke=alt.condition(alt.datum.chosen, alt.value("black"), alt.value(None)),
+            strokeWidth=alt.condition(alt.datum.chosen, alt.value(1.5), alt.value(0)),
+            tooltip=[
+                "interval",
+                "kind",
+                "label",
+                alt.Tooltip("onset_s:Q", format=".2f"),
+                alt.Tooltip("offset_s:Q", format=".2f"),
+            ],
+        )
+    )
+
+
+def _micro_time_steps(table: pd.DataFrame, x: alt.X) -> alt.Chart:
+    """Invisible full-height steps, one per row of the timeline: clicking one selects its time ("time")."""
+    steps = table[["time_s", "score"]].assign(time_end=table["time_s"] + _micro_step(table))
+    pick = alt.selection_point(name="time", fields=["time_s"], on="click", clear=False)
+    return (
+        alt.Chart(steps)
+        .mark_rect(opacity=0.001, color="white")  # not 0: a fully transparent mark gets no clicks
+        .encode(
+            x=x,
+            x2="time_end:Q",
+            tooltip=[alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("score:Q", format=".1f")],
+        )
+        .add_params(pick)
+    )
+
+
+def _micro_time_rule(chosen_time: float | None) -> list[alt.Chart]:
+    """A vertical rule at the chosen time (none when there is no choice)."""
+    if chosen_time is None:
+        return []
+    return [
+        alt.Chart(pd.DataFrame({"time_s": [float(chosen_time)]}))
+        .mark_rule(color="black", strokeWidth=1.5)
+        .encode(x="time_s:Q", tooltip=[alt.Tooltip("time_s:Q", title="chosen (s)", format=".2f")])
+    ]
 
 
 # ---- Action Units (pages/au.py, the Explore page's attribution by region) ----

@@ -1,6 +1,8 @@
 """Micro-expressions: spot and classify brief expressions in a clip, on a timeline synced to the video."""
 
+import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from core.errors import InputError
 from core.explain import deconvolve_top_k
 from core.explain.figures import conv_layer_labels, enlarge, normalize_deconvolution
 from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
+from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, prune_clip_cache
 from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
 from core.micro.synthetic import demo_clip, demo_clip_path
 from core.micro.video import annotated_video, crop_at, maps_that_changed, playable_video
@@ -24,6 +27,8 @@ from dashboard.widgets import cached_model, face_analyzer, query_choice, query_i
 SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip"}
 CROP_SCALE = 5
 TOP_MAPS = 4
+TIMELINE_KEY = "micro-timeline"
+PLAY_MARGIN_S = 0.5  # played past an interval's offset, so the face is seen settling back
 COLUMNS = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "duration_s", "kind", "label", "score"]  # fmt: skip
 
 
@@ -31,7 +36,8 @@ def cache_dir() -> Path:
     return home_dir() / "cache"
 
 
-def choose_clip() -> Path | None:
+def choose_clip() -> tuple[Path, str] | None:
+    """The clip to analyse, and the name the user knows it by (uploads are kept under their checksum)."""
     keys = list(SOURCES)
     source = st.radio(
         "Clip", keys, index=query_choice("source", keys), format_func=SOURCES.get, horizontal=True
@@ -47,11 +53,16 @@ def choose_clip() -> Path | None:
             f"A face drawn by the project, still but for small head motion and sensor noise, with brief "
             f"movements of about 3 pixels warped along its landmarks: {events}."
         )
-        return path
+        return path, path.name
     upload = st.file_uploader(
         f"A clip with one face ({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}; up to {MAX_VIDEO_BYTES // 1_000_000} MB)",
         type=[s.lstrip(".") for s in VIDEO_SUFFIXES],
         key="clip-upload",
+    )
+    st.caption(
+        f"Uploaded clips are kept on this server, the {MAX_CACHED_CLIPS} most recently used (at most "
+        f"{MAX_CACHE_BYTES // 1_000_000_000} GB with their playable copies), so a clip opens again at once; "
+        "older ones are deleted. Spotting results stay in the results store."
     )
     if upload is None:
         return None
@@ -60,15 +71,16 @@ def choose_clip() -> Path | None:
     if len(data) > MAX_VIDEO_BYTES:
         show_error(InputError(f"The clip is larger than {MAX_VIDEO_BYTES // 1_000_000} MB."))
         return None
-    import hashlib
-
     path = (
         cache_dir() / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}{Path(upload.name).suffix.lower()}"
     )
-    if not path.exists():
+    if path.exists():
+        path.touch()  # used again: the cache keeps the most recently used clips
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return path
+    prune_clip_cache(cache_dir(), keep=[path])
+    return path, upload.name
 
 
 def choose_model() -> str:
@@ -85,10 +97,10 @@ def choose_model() -> str:
     return name
 
 
-def run(path: Path, model: str):
+def run(path: Path, name: str, model: str):
     """The spotting run, from this session's memory, the results store, or computed with a progress bar."""
     runs = st.session_state.setdefault("micro-runs", {})
-    key = (str(path), path.stat().st_mtime, model, str(weights_dir()))
+    key = (str(path), name, model, str(weights_dir()))  # kept under its checksum: one path, one content
     if key not in runs:
         bar = st.progress(0.0, "Reading the clip…")
         try:
@@ -98,35 +110,87 @@ def run(path: Path, model: str):
                 lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m),
                 result_store(),
                 face_analyzer(),
+                display_name=name,
             )
         finally:
             bar.empty()
     return runs[key]
 
 
-def timeline_section(result) -> None:
+def chosen_time(result) -> float | None:
+    """The time chosen on the timeline (the URL's `t`, in seconds), or None: then the interval's onset."""
+    try:
+        value = float(st.query_params.get("t", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value <= result.frames / result.fps else None
+
+
+def interval_at(result, time: float) -> int | None:
+    """The 1-based number of the spotted interval that holds `time`, or None."""
+    for number, interval in enumerate(result.intervals, 1):
+        if interval["onset_s"] <= time <= interval["offset_s"]:
+            return number
+    return None
+
+
+def apply_timeline_click(result) -> None:
+    """A new click on the timeline (kept by Streamlit under the chart's key) goes into the URL: an
+    interval plays from its onset; a time plays from there and picks the interval that holds it. An
+    old click is not applied again, so the interval box stays free to change."""
+    selection = (st.session_state.get(TIMELINE_KEY) or {}).get("selection", {})
+    applied = st.session_state.setdefault("micro-clicks", {})
+    # A click elsewhere leaves the other selection holding an empty point ({}): not a choice.
+    clicks = {
+        name: [point for point in selection.get(name) or [] if field in point]
+        for name, field in (("interval", "interval"), ("time", "time_s"))
+    }
+    new = {name: points for name, points in clicks.items() if points and points != applied.get(name)}
+    applied.update(clicks)
+    if "interval" in new:
+        st.query_params["interval"] = str(int(new["interval"][0]["interval"]))
+        st.query_params.pop("t", None)
+    elif "time" in new:
+        time = float(new["time"][0]["time_s"])
+        st.query_params["t"] = f"{time:.2f}"
+        if (number := interval_at(result, time)) is not None:
+            st.query_params["interval"] = str(number)
+
+
+def chosen_interval(result) -> int | None:
+    """The 0-based index of the interval to look at: the URL's 1-based `interval`, else the first."""
+    if not result.intervals:
+        return None
+    wanted = query_int("interval")
+    return wanted - 1 if wanted is not None and 1 <= wanted <= len(result.intervals) else 0
+
+
+def timeline_section(result, time: float | None, index: int | None) -> None:
     timeline = pd.DataFrame(result.timeline)
     intervals = pd.DataFrame(result.intervals, columns=COLUMNS)
+    if time is None and index is not None:
+        time = float(intervals["onset_s"][index])
     chart = micro_timeline_chart(
-        timeline, intervals, result.classes, THRESHOLD, f"{result.video}: {result.model}"
+        timeline, intervals, result.classes, THRESHOLD, f"{result.video}: {result.model}", time, index
     )
-    st.altair_chart(chart)
+    st.altair_chart(chart, on_select="rerun", selection_mode=["interval", "time"], key=TIMELINE_KEY)
     st.caption(
         "Top: how far the face departs from its own sliding baseline (landmark motion and CNN activity, in units "
         f"of the clip's typical fluctuation); the dashed line is the threshold ({THRESHOLD:g}). Shaded: the spotted "
-        "intervals (red micro, up to 0.5 s; blue macro). Bottom: the same per AU region."
+        "intervals (red micro, up to 0.5 s; blue macro), the chosen one outlined. Bottom: the same per AU region. "
+        "Click an interval to play it, or any other time to play from there; the black rule marks the time played."
     )
     download_chart(chart, f"timeline-{Path(result.video).stem}", key="timeline")
 
 
-def intervals_section(result) -> int | None:
+def intervals_section(result, index: int | None) -> None:
     st.subheader("Spotted intervals")
     table = pd.DataFrame(result.intervals, columns=COLUMNS).rename(
         columns={"label": "class", "score": "confidence"}
     )
-    if table.empty:
+    if index is None:
         st.info("Nothing was spotted in this clip: no movement stood out from its own baseline.")
-        return None
+        return
     table.insert(0, "interval", range(1, len(table) + 1))
     st.dataframe(table, hide_index=True)
     left, right = st.columns(2)
@@ -142,18 +206,28 @@ def intervals_section(result) -> int | None:
         width="stretch",
     )
     numbers = list(range(1, len(table) + 1))
-    wanted = query_int("interval")
-    number = st.selectbox(
+    # The URL decides, and the box is keyed by its choice: a click on the timeline makes a new box showing the
+    # clicked interval. (Writing the box's value into session_state instead races with interrupted reruns:
+    # the browser's stale value then looks like a change and undoes the click.)
+    key = f"interval-{index + 1}"
+    st.selectbox(
         "Interval to look at",
         numbers,
-        index=numbers.index(wanted) if wanted in numbers else 0,
+        index=index,
         format_func=lambda n: (
             f"{n}: {table['kind'][n - 1]} {table['class'][n - 1]} at {table['onset_s'][n - 1]:.2f} s"
         ),
-        key="interval",
+        key=key,
+        on_change=interval_picked,
+        args=(key,),
     )
-    st.query_params["interval"] = str(number)
-    return number - 1
+    st.query_params["interval"] = str(index + 1)
+
+
+def interval_picked(key: str) -> None:
+    """The interval box changed: it goes into the URL and plays from its onset (a clicked time is dropped)."""
+    st.query_params["interval"] = str(st.session_state[key])
+    st.query_params.pop("t", None)
 
 
 @st.cache_data(show_spinner="Reading the onset and apex frames…", max_entries=32)
@@ -161,7 +235,7 @@ def onset_and_apex(path: str, eyes: bytes, onset: int, apex: int) -> dict[int, n
     return crop_at(path, np.frombuffer(eyes, np.float32).reshape(-1, 2, 2), [onset, apex])
 
 
-def interval_section(path: Path, result, index: int) -> None:
+def interval_section(path: Path, result, index: int, time: float | None) -> None:
     interval = result.intervals[index]
     video, faces = st.columns([3, 2])
     with video:
@@ -174,10 +248,9 @@ def interval_section(path: Path, result, index: int) -> None:
         else:
             bar.empty()
             kind = "video/webm" if playable.suffix.lower() == ".webm" else "video/mp4"
-            st.video(str(playable), format=kind, start_time=float(interval["onset_s"]))
-            st.caption(
-                f"Plays from the onset, {interval['onset_s']:.2f} s (frame {interval['onset_frame']})."
-            )
+            start, end = play_span(result, interval, time)
+            st.video(str(playable), format=kind, start_time=start, end_time=end, loop=end is not None)
+            st.caption(play_caption(interval, time, start, end))
     if result.track is None:
         return
     crops = onset_and_apex(
@@ -205,6 +278,28 @@ def interval_section(path: Path, result, index: int) -> None:
             enlarge(difference, CROP_SCALE), caption="Apex minus onset (x4, gray = no change)", width=160
         )
     changed_maps_section(result, onset, apex)
+
+
+def play_span(result, interval: dict, time: float | None) -> tuple[int, int | None]:
+    """Whole seconds (Streamlit's player seeks no finer) to play: from the chosen time or the onset, to
+    PLAY_MARGIN_S past the offset when that time lies in the interval, else to the end of the clip."""
+    start = interval["onset_s"] if time is None else time
+    if time is not None and not interval["onset_s"] - PLAY_MARGIN_S <= time <= interval["offset_s"]:
+        return math.floor(start), None
+    end = min(math.ceil(interval["offset_s"] + PLAY_MARGIN_S), math.ceil(result.frames / result.fps))
+    return math.floor(start), max(end, math.floor(start) + 1)
+
+
+def play_caption(interval: dict, time: float | None, start: int, end: int | None) -> str:
+    chosen = f"the onset, {interval['onset_s']:.2f} s (frame {interval['onset_frame']})"
+    if time is not None:
+        chosen = f"the time chosen on the timeline, {time:.2f} s"
+    if end is None:
+        return f"Plays from {chosen}, from second {start} on."
+    return (
+        f"Plays from {chosen}, looping seconds {start} to {end} (the offset is at {interval['offset_s']:.2f} s; "
+        "the player seeks in whole seconds)."
+    )
 
 
 def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
@@ -270,13 +365,14 @@ st.caption(
     "Where brief expressions happen in a clip, what they were, and what the network saw. Micro-expressions last "
     "at most half a second (longer ones are macro-expressions); times use the clip's own frame rate."
 )
-clip = choose_clip()
+chosen_clip = choose_clip()
 model = choose_model()
-if clip is None:
+if chosen_clip is None:
     st.info("Upload a clip to begin, or choose the demo clip.")
     st.stop()
+clip, clip_name = chosen_clip
 try:
-    result = run(clip, model)
+    result = run(clip, clip_name, model)
 except InputError as error:
     show_error(error)
     st.stop()
@@ -296,8 +392,10 @@ if sum(result.timeline["found"]) < result.frames:
     st.caption(
         f"No face was found in {result.frames - sum(result.timeline['found']):,} frames; they score 0."
     )
-timeline_section(result)
-chosen = intervals_section(result)
-if chosen is not None:
-    interval_section(clip, result, chosen)
+apply_timeline_click(result)
+index, time = chosen_interval(result), chosen_time(result)
+timeline_section(result, time, index)
+intervals_section(result, index)
+if index is not None:
+    interval_section(clip, result, index, time)
 annotated_section(clip, result)

@@ -1,17 +1,25 @@
 """The Micro-expressions page on the demo clip, its URL state, and how the other pages treat a MicroLSTM."""
 
 import json
+import math
 import shutil
+import time
 
 import pytest
 import torch
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
 from core.micro.lstm import CLASSES
 from core.micro.synthetic import demo_clip_path
 from core.models.architectures import MicroLSTM
 from core.models.zoo import read_manifest, save_model
 from core.store import home_dir
+from tests import test_e2e
+from tests.test_e2e import settle
 from tests.test_pages import run_page, texts
+
+# The browser fixtures of test_e2e.py, shared (a server of this module's own, started only for the browser test).
+server, browser, page = test_e2e.server, test_e2e.browser, test_e2e.page
 
 
 @pytest.fixture
@@ -40,6 +48,25 @@ def panel_titles(app) -> list[str]:
         spec = json.loads(chart.proto.spec)
         titles += [panel.get("title", "") for panel in spec.get("vconcat", [])]
     return titles
+
+
+def timeline_marks(app) -> tuple[float | None, int | None]:
+    """The time the timeline's rule marks and the number of the interval it outlines."""
+    chart = next(c.proto for c in app.get("vega_lite_chart") if "vconcat" in json.loads(c.proto.spec))
+    tables = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.datasets]
+    rules = [t for t in tables if list(t.columns) == ["time_s"]]
+    chosen = [t for t in tables if "chosen" in t.columns]
+    time = float(rules[0]["time_s"].item()) if rules else None
+    number = int(chosen[0].loc[chosen[0]["chosen"], "interval"].item()) if chosen else None
+    return time, number
+
+
+def interval_box(app):
+    return next(box for box in app.selectbox if box.label == "Interval to look at")
+
+
+def interval_rows(app):
+    return next(frame.value for frame in app.dataframe if "onset_frame" in frame.value.columns)
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +107,19 @@ def test_the_demo_clip_is_spotted_and_shown(zoo_with_lstm, demo_ready):
     assert list(table["kind"]) == ["micro", "micro", "macro", "micro"]
     assert set(table["class"]) == {"unclassified"}
     assert {"apex_frame", "offset_s", "duration_s", "confidence"} <= set(table.columns)
-    assert app.selectbox(key="interval").value == 2, "the URL chose the interval"
+    assert interval_box(app).value == 2, "the URL chose the interval"
     assert app.query_params["interval"] == ["2"]
-    assert panel_titles(app) == ["Spotting score (noise units)", "AU-region activity (noise units)"]
+    assert panel_titles(app) == [
+        "Spotting score (noise units): click a time or an interval",
+        "AU-region activity (noise units)",
+    ]
     video = app.get("video")
     assert len(video) == 1
     assert video[0].proto.start_time == int(table["onset_s"][1])
     assert "Plays from the onset" in texts(app)
+    onset, offset = table["onset_s"][1], table["offset_s"][1]
+    assert (video[0].proto.end_time, video[0].proto.loop) == (math.ceil(offset + 0.5), True)
+    assert timeline_marks(app) == (pytest.approx(onset), 2), "the rule at the onset, interval 2 outlined"
     assert len(app.get("image")) >= 3 + 4, "onset, apex, their difference and four deconvolution pairs"
     assert "whose strongest response changed most" in texts(app)
     keys = {button.proto.id for button in app.get("download_button")}
@@ -103,6 +136,7 @@ def test_upload_without_a_file_asks_for_one(zoo_with_lstm):
     assert not app.exception, app.exception
     assert any("Upload a clip to begin" in info.value for info in app.info)
     assert "up to 500 MB" in app.get("file_uploader")[0].proto.label
+    assert "the 8 most recently used" in texts(app)
 
 
 def test_image_pages_do_not_offer_the_lstm_and_the_models_page_shows_it(zoo_with_lstm):
@@ -116,3 +150,93 @@ def test_image_pages_do_not_offer_the_lstm_and_the_models_page_shows_it(zoo_with
     assert list(layers["name"]) == ["lstm", "head"]
     assert layers.loc[layers["name"] == "head", "output_shape"].item() == f"30 x {len(CLASSES)}"
     assert "30-frame sequence" in texts(models)
+
+
+def click(app, interval: int | None = None, time: float | None = None):
+    """What Streamlit keeps under the timeline's key after a click on it (a point selection per name)."""
+    # A selection that the click did not set is reported as one empty point.
+    selection = {
+        "interval": [{"interval": interval}] if interval else [{}],
+        "time": [{"time_s": time}] if time else [{}],
+    }
+    app.session_state["micro-timeline"] = {"selection": selection}
+    return app.run()
+
+
+def test_the_timeline_and_the_video_follow_a_click_and_the_url(use_tiny_zoo, demo_ready):
+    # A shared link with a time inside the fourth interval: the rule sits there and the loop ends past its offset.
+    app = run_page("micro", model="training-free", interval="1")
+    table = interval_rows(app)
+    onsets, offsets = list(table["onset_s"]), list(table["offset_s"])
+    inside = round((onsets[3] + offsets[3]) / 2, 2)
+    app.query_params["t"] = str(inside)
+    app.query_params["interval"] = "4"
+    app.run()
+    assert not app.exception, app.exception
+    video = app.get("video")[0].proto
+    assert (video.start_time, video.end_time, video.loop) == (
+        math.floor(inside),
+        math.ceil(offsets[3] + 0.5),
+        True,
+    )
+    assert timeline_marks(app) == (pytest.approx(inside), 4)
+    assert "the time chosen on the timeline" in texts(app)
+    # A click between intervals: the video plays on from there, the chosen interval stays.
+    between = round((offsets[0] + onsets[1]) / 2, 2)
+    click(app, time=between)
+    assert not app.exception, app.exception
+    assert app.query_params["t"] == [f"{between:.2f}"] and app.query_params["interval"] == ["4"]
+    video = app.get("video")[0].proto
+    assert (video.start_time, video.end_time, video.loop) == (math.floor(between), 0, False), "0: no end"
+    assert timeline_marks(app) == (pytest.approx(between), 4)
+    # A click inside the second interval picks it and the box follows.
+    inside = round((onsets[1] + offsets[1]) / 2, 2)
+    click(app, time=inside)
+    assert app.query_params["interval"] == ["2"] and interval_box(app).value == 2
+    assert timeline_marks(app) == (pytest.approx(inside), 2)
+    # A click on the third interval's shading: it plays from its onset, the clicked time is dropped.
+    click(app, interval=3)
+    assert "t" not in app.query_params and app.query_params["interval"] == ["3"]
+    video = app.get("video")[0].proto
+    assert (video.start_time, video.end_time) == (math.floor(onsets[2]), math.ceil(offsets[2] + 0.5))
+    assert timeline_marks(app) == (pytest.approx(onsets[2]), 3)
+    assert interval_box(app).value == 3
+    # The same selection again (any rerun) is not applied twice: the box is free to change.
+    interval_box(app).set_value(1).run()
+    assert not app.exception, app.exception
+    assert app.query_params["interval"] == ["1"] and timeline_marks(app) == (pytest.approx(onsets[0]), 1)
+    assert app.get("video")[0].proto.start_time == math.floor(onsets[0])
+    # A time out of the clip in the URL is ignored: the interval's onset is played.
+    app.query_params["t"] = "9999"
+    app.run()
+    assert not app.error and timeline_marks(app) == (pytest.approx(onsets[0]), 1)
+
+
+@pytest.mark.e2e
+def test_clicks_on_the_timeline_in_a_browser_choose_a_time_and_an_interval(page, server):
+    """Real clicks in Chromium (what Streamlit reports for a click is not what AppTest can send)."""
+    from urllib.parse import parse_qs, urlparse
+
+    def state() -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+    def click_at(x: float) -> dict[str, str]:
+        page.mouse.click(x, y)
+        time.sleep(0.5)
+        settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        return state()
+
+    page.goto(f"{server}/micro?model=training-free")
+    settle(page)
+    box = page.locator('[data-testid="stVegaLiteChart"]').first.bounding_box()
+    y = box["y"] + 110  # inside the score panel, below its title
+    xs = [box["x"] + box["width"] * share for share in (0.2, 0.45)]
+    times = [float(click_at(x)["t"]) for x in xs]
+    assert 0 < times[0] < times[1], "each click chose the time under the pointer"
+    assert state()["interval"] == "1", "the demo clip has no interval there"
+    # The demo clip's macro-expression (the third interval) spans about 3.6 to 4.4 s.
+    x = xs[0] + (4.0 - times[0]) * (xs[1] - xs[0]) / (times[1] - times[0])
+    chosen = click_at(x)
+    assert chosen["interval"] == "3" and "t" not in chosen
+    assert page.get_by_text("looping seconds 3 to 5").count() == 1
