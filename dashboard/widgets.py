@@ -61,6 +61,16 @@ def query_choice(name: str, options: list[str], default: str | None = None) -> i
     return 0
 
 
+def pick_layer(labels: dict[str, str], key: str, query: str = "layer", label: str = "Layer", where=st) -> str:
+    """A conv-layer picker (`labels`: layer -> human label), deepest by default, kept in the URL."""
+    layers = list(labels)
+    layer = where.selectbox(
+        label, layers, index=query_choice(query, layers, layers[-1]), format_func=labels.get, key=key
+    )
+    st.query_params[query] = layer
+    return layer
+
+
 def query_int(name: str) -> int | None:
     """The URL's whole number under `name`, or None when it holds none."""
     try:

@@ -26,7 +26,15 @@ from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.summary import model_classes, predict_expression
 from dashboard.charts import probabilities_chart, region_share_chart
 from dashboard.export import download_chart, download_image, download_table
-from dashboard.widgets import face_analyzer, face_input, pick_model, query_choice, query_int, show_error
+from dashboard.widgets import (
+    face_analyzer,
+    face_input,
+    pick_layer,
+    pick_model,
+    query_choice,
+    query_int,
+    show_error,
+)
 
 CROP_DISPLAY_SCALE = 6  # the 48 px crop, shown large enough to see the landmarks
 DEFAULT_METHOD = "grad_cam"  # the coarse "where" map is the easiest to read first
@@ -67,11 +75,7 @@ def attribution(
 
 def feature_maps_section(model, model_id: str, crop: bytes, labels: dict[str, str]) -> tuple[str, np.ndarray]:
     """Layer picker and the layer's maps as a grid, strongest first; returns (layer, maps)."""
-    layers = list(labels)
-    layer = st.selectbox(
-        "Layer", layers, index=query_choice("layer", layers, layers[-1]), format_func=labels.get, key="layer"
-    )
-    st.query_params["layer"] = layer
+    layer = pick_layer(labels, key="layer")
     maps = feature_maps(model, model_id, crop, layer)
     short = layer.rsplit(".", 1)[-1]
     # After the ReLU (negative responses cut to 0): what the next layer receives.
@@ -155,7 +159,7 @@ def attribution_section(
 ):
     """Which pixels made the network say a class: method, target and layer in the URL."""
     st.subheader("Which pixels decide the class")
-    methods, classes, layers = list(METHODS), model_classes(model), list(labels)
+    methods, classes = list(METHODS), model_classes(model)
     choose_method, choose_target, choose_layer = st.columns(3)
     method = choose_method.selectbox(
         "Method",
@@ -174,14 +178,9 @@ def attribution_section(
     st.query_params["method"], st.query_params["target"] = method, target
     layer = None
     if METHODS[method].needs_layer:
-        layer = choose_layer.selectbox(
-            "Grad-CAM layer",
-            layers,
-            index=query_choice("cam_layer", layers, layers[-1]),
-            format_func=labels.get,
-            key="cam_layer",
+        layer = pick_layer(
+            labels, key="cam_layer", query="cam_layer", label="Grad-CAM layer", where=choose_layer
         )
-        st.query_params["cam_layer"] = layer
     heat = attribution(model, model_id, crop.tobytes(), method, classes.index(target), layer)
     picture = attribution_on_face(crop, heat, CROP_DISPLAY_SCALE)
     shown, text = st.columns([1, 2])

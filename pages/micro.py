@@ -22,7 +22,15 @@ from core.models.zoo import ModelError, model_card, weights_dir
 from core.store import home_dir
 from dashboard.charts import micro_timeline_chart
 from dashboard.export import download_chart, download_table
-from dashboard.widgets import cached_model, face_analyzer, query_choice, query_int, result_store, show_error
+from dashboard.widgets import (
+    cached_model,
+    face_analyzer,
+    pick_layer,
+    query_choice,
+    query_int,
+    result_store,
+    show_error,
+)
 
 SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip"}
 CROP_SCALE = 5
@@ -310,16 +318,7 @@ def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
     except ModelError as error:
         show_error(error)
         return
-    labels = conv_layer_labels(model)
-    layers = list(labels)
-    layer = st.selectbox(
-        "Layer",
-        layers,
-        index=query_choice("layer", layers, layers[-1]),
-        format_func=labels.get,
-        key="micro-layer",
-    )
-    st.query_params["layer"] = layer
+    layer = pick_layer(conv_layer_labels(model), key="micro-layer")
     maps = maps_that_changed(model, onset, apex, layer, TOP_MAPS)
     st.caption(
         f"The {len(maps)} feature maps of {result.feature_model}'s {layer.rsplit('.', 1)[-1]} whose strongest response "
