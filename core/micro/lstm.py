@@ -81,9 +81,15 @@ def sequence_inputs(video: FaceVideo, signals: MotionSignals) -> np.ndarray:
     spread = 1.4826 * np.median(np.abs(displacement[found]), axis=0) if found.any() else np.ones(1)
     displacement = displacement / np.maximum(spread, 1e-3)
     parts = [signals.feature_deviation, displacement, signals.regions.T, signals.face[:, None]]
-    x = np.concatenate(parts, axis=1)
+    # Filled part by part in each part's own dtype: concatenating first would copy the whole clip
+    # as float64. The values are the same (float64 then float32 rounding of a float32 quotient is exact).
+    x = np.empty((len(found), sum(part.shape[1] for part in parts)), np.float32)
+    at = 0
+    for part in parts:
+        x[:, at : at + part.shape[1]] = np.clip(part, -CLIP_VALUE, CLIP_VALUE) / INPUT_SCALE
+        at += part.shape[1]
     x[~found] = 0.0
-    return (np.clip(x, -CLIP_VALUE, CLIP_VALUE) / INPUT_SCALE).astype(np.float32)
+    return x
 
 
 def input_size(video_maps: int) -> int:
