@@ -16,7 +16,15 @@ from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
 from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, prune_clip_cache
 from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
 from core.micro.synthetic import demo_clip, demo_clip_path
-from core.micro.video import annotated_video, crop_at, maps_that_changed, playable_video
+from core.micro.video import (
+    EXCERPT_MARGIN_S,
+    annotated_video,
+    crop_at,
+    excerpt_span,
+    maps_that_changed,
+    playable_video,
+    write_excerpt,
+)
 from core.models.inputs import to_tensor
 from core.models.zoo import ModelError, model_card, weights_dir
 from core.store import home_dir
@@ -36,6 +44,7 @@ SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip"}
 CROP_SCALE = 5
 TOP_MAPS = 4
 TIMELINE_KEY = "micro-timeline"
+CHOSEN_KEY = "micro-interval-chosen"  # the user chose an interval in this session: its excerpt starts playing
 PLAY_MARGIN_S = 0.5  # played past an interval's offset, so the face is seen settling back
 COLUMNS = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "duration_s", "kind", "label", "score"]  # fmt: skip
 
@@ -144,7 +153,7 @@ def interval_at(result, time: float) -> int | None:
 
 def apply_timeline_click(result) -> None:
     """A new click on the timeline (kept by Streamlit under the chart's key) goes into the URL: an
-    interval plays from its onset; a time plays from there and picks the interval that holds it. An
+    interval plays as its excerpt; a time plays from there and picks the interval that holds it. An
     old click is not applied again, so the interval box stays free to change."""
     selection = (st.session_state.get(TIMELINE_KEY) or {}).get("selection", {})
     applied = st.session_state.setdefault("micro-clicks", {})
@@ -156,6 +165,7 @@ def apply_timeline_click(result) -> None:
     new = {name: points for name, points in clicks.items() if points and points != applied.get(name)}
     applied.update(clicks)
     if "interval" in new:
+        st.session_state[CHOSEN_KEY] = True
         st.query_params["interval"] = str(int(new["interval"][0]["interval"]))
         st.query_params.pop("t", None)
     elif "time" in new:
@@ -233,9 +243,10 @@ def intervals_section(result, index: int | None) -> None:
 
 
 def interval_picked(key: str) -> None:
-    """The interval box changed: it goes into the URL and plays from its onset (a clicked time is dropped)."""
+    """The interval box changed: it goes into the URL and its excerpt plays (a clicked time is dropped)."""
     st.query_params["interval"] = str(st.session_state[key])
     st.query_params.pop("t", None)
+    st.session_state[CHOSEN_KEY] = True
 
 
 @st.cache_data(show_spinner="Reading the onset and apex frames…", max_entries=32)
@@ -247,18 +258,10 @@ def interval_section(path: Path, result, index: int, time: float | None) -> None
     interval = result.intervals[index]
     video, faces = st.columns([3, 2])
     with video:
-        bar = st.empty()
-        try:
-            # Only clips browsers cannot play (MJPG, mp4v...) are re-encoded, once, as WebM.
-            playable = playable_video(path, cache_dir(), lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
-        except InputError as error:
-            show_error(error)
+        if time is None:
+            excerpt_player(path, result, index)
         else:
-            bar.empty()
-            kind = "video/webm" if playable.suffix.lower() == ".webm" else "video/mp4"
-            start, end = play_span(result, interval, time)
-            st.video(str(playable), format=kind, start_time=start, end_time=end, loop=end is not None)
-            st.caption(play_caption(interval, time, start, end))
+            clip_player(path, result, interval, time)
     if result.track is None:
         return
     crops = onset_and_apex(
@@ -288,25 +291,78 @@ def interval_section(path: Path, result, index: int, time: float | None) -> None
     changed_maps_section(result, onset, apex)
 
 
-def play_span(result, interval: dict, time: float | None) -> tuple[int, int | None]:
-    """Whole seconds (Streamlit's player seeks no finer) to play: from the chosen time or the onset, to
-    PLAY_MARGIN_S past the offset when that time lies in the interval, else to the end of the clip."""
-    start = interval["onset_s"] if time is None else time
-    if time is not None and not interval["onset_s"] - PLAY_MARGIN_S <= time <= interval["offset_s"]:
-        return math.floor(start), None
-    end = min(math.ceil(interval["offset_s"] + PLAY_MARGIN_S), math.ceil(result.frames / result.fps))
-    return math.floor(start), max(end, math.floor(start) + 1)
+def excerpt_player(path: Path, result, index: int) -> None:
+    """A chosen interval plays as an exact excerpt (frames, not whole seconds), looping; it can be downloaded."""
+    interval = result.intervals[index]
+    first, last = excerpt_span(interval["onset_frame"], interval["offset_frame"], result.fps, result.frames)
+    # Kept under the clip's checksum beside its other copies, so the cache prunes it with them.
+    target = cache_dir() / f"excerpt_{result.sha256[:16]}_{first}_{last}.webm"
+    try:
+        if not target.is_file():
+            with st.spinner("Cutting the interval out of the clip (once)…"):
+                write_excerpt(path, first, last, target)
+    except InputError as error:
+        show_error(error)
+        return
+    # An interval the user chose plays at once; the page opening (or a shared link) plays nothing unasked.
+    autoplay = st.session_state.get(CHOSEN_KEY, False)
+    st.video(str(target), format="video/webm", loop=True, autoplay=autoplay, muted=True)
+    st.caption(excerpt_caption(interval, result, first, last))
+    st.download_button(
+        ":material/download: Download this interval (WebM)",
+        target.read_bytes(),
+        f"{Path(result.video).stem}-interval-{index + 1}.webm",
+        "video/webm",
+        key=f"excerpt-{index + 1}",
+        on_click="ignore",
+        help="The excerpt that plays here: the interval's frames with the margin either side, at the clip's frame rate",
+    )
 
 
-def play_caption(interval: dict, time: float | None, start: int, end: int | None) -> str:
-    chosen = f"the onset, {interval['onset_s']:.2f} s (frame {interval['onset_frame']})"
-    if time is not None:
-        chosen = f"the time chosen on the timeline, {time:.2f} s"
-    if end is None:
-        return f"Plays from {chosen}, from second {start} on."
+def excerpt_caption(interval: dict, result, first: int, last: int) -> str:
+    margin = round(EXCERPT_MARGIN_S * result.fps)
+    ends = [end for end, short in (("start", interval["onset_frame"] - first < margin),
+                                   ("end", last - interval["offset_frame"] < margin)) if short]  # fmt: skip
+    cut = f" (cut short at the clip's {' and '.join(ends)})" if ends else ""
     return (
-        f"Plays from {chosen}, looping seconds {start} to {end} (the offset is at {interval['offset_s']:.2f} s; "
-        "the player seeks in whole seconds)."
+        f"Plays {first / result.fps:.2f} s to {(last + 1) / result.fps:.2f} s (frames {first} to {last}): the "
+        f"interval ({interval['onset_s']:.2f} s to {interval['offset_s']:.2f} s) with {EXCERPT_MARGIN_S:g} s "
+        f"either side{cut}, looping."
+    )
+
+
+def clip_player(path: Path, result, interval: dict, time: float) -> None:
+    """A time chosen on the timeline plays the whole clip from there, to whole seconds."""
+    bar = st.empty()
+    try:
+        # Only clips browsers cannot play (MJPG, mp4v...) are re-encoded, once, as WebM.
+        playable = playable_video(path, cache_dir(), lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
+    except InputError as error:
+        show_error(error)
+        return
+    bar.empty()
+    kind = "video/webm" if playable.suffix.lower() == ".webm" else "video/mp4"
+    start, end = play_span(result, interval, time)
+    st.video(str(playable), format=kind, start_time=start, end_time=end, loop=end is not None)
+    st.caption(play_caption(interval, time, start, end))
+
+
+def play_span(result, interval: dict, time: float) -> tuple[int, int | None]:
+    """Whole seconds (Streamlit's player seeks no finer) to play from a chosen time: to PLAY_MARGIN_S past
+    the offset when that time lies in the interval, else to the end of the clip."""
+    if not interval["onset_s"] - PLAY_MARGIN_S <= time <= interval["offset_s"]:
+        return math.floor(time), None
+    end = min(math.ceil(interval["offset_s"] + PLAY_MARGIN_S), math.ceil(result.frames / result.fps))
+    return math.floor(time), max(end, math.floor(time) + 1)
+
+
+def play_caption(interval: dict, time: float, start: int, end: int | None) -> str:
+    chosen = f"the time chosen on the timeline, {time:.2f} s"
+    if end is None:
+        return f"Plays the whole clip from {chosen}, from second {start} on."
+    return (
+        f"Plays the whole clip from {chosen}, looping seconds {start} to {end} (the offset is at "
+        f"{interval['offset_s']:.2f} s; the player seeks in whole seconds: choose the interval to play it exactly)."
     )
 
 

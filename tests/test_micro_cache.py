@@ -12,7 +12,11 @@ def cached_clip(cache, key: str, age_h: float, upload_bytes: int = 1000, copies:
     """An upload and (optionally) its playable and annotated copies, last used `age_h` hours ago."""
     files = [cache / "uploads" / f"{key}.avi"]
     if copies:
-        files += [cache / f"play_{key}.webm", cache / f"annotated_{key}_training-free.webm"]
+        files += [
+            cache / f"play_{key}.webm",
+            cache / f"annotated_{key}_training-free.webm",
+            cache / f"excerpt_{key}_12_40.webm",
+        ]
     stamp = time.time() - age_h * HOUR
     for path in files:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,8 +30,15 @@ def test_file_names_group_into_clips():
     from pathlib import Path
 
     assert {clip_key(Path(n)) for n in (f"{key}.mp4", f"play_{key}.webm", f"play_{key}.partial.webm",
-                                          f"annotated_{key}_micro-lstm.webm")} == {key}  # fmt: skip
-    for other in ("demo_clip_6212d5630934.webm", "results.sqlite", f"{key}0.mp4", "notes.txt"):
+                                          f"annotated_{key}_micro-lstm.webm", f"excerpt_{key}_12_40.webm",
+                                          f"excerpt_{key}_0_9.1a2b3c4d.partial.webm")} == {key}  # fmt: skip
+    for other in (
+        "demo_clip_6212d5630934.webm",
+        "results.sqlite",
+        f"{key}0.mp4",
+        "notes.txt",
+        "excerpt_demo_1_2.webm",
+    ):
         assert clip_key(Path(other)) is None, other
 
 
@@ -41,7 +52,7 @@ def test_the_oldest_clips_go_first_until_the_count_fits(tmp_path):
     removed = prune_clip_cache(tmp_path, max_clips=3, max_bytes=10**9)
     oldest = sorted(ages, key=ages.get)[3:]  # the two used longest ago
     assert {clip_key(path) for path in removed} == set(oldest)
-    assert len(removed) == 2 * 3, "an upload goes with its playable and annotated copies"
+    assert len(removed) == 2 * 4, "an upload goes with its playable and annotated copies and its excerpts"
     assert not any(path.exists() for path in removed)
     assert set(cached_clips(tmp_path)) == set(ages) - set(oldest)
     assert demo.exists()

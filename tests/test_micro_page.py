@@ -8,9 +8,12 @@ import time
 import pytest
 import torch
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
+from core.media import probe_video
 from core.micro.lstm import CLASSES
-from core.micro.synthetic import demo_clip_path
+from core.micro.synthetic import demo_clip, demo_clip_path
+from core.micro.video import excerpt_span
 from core.models.architectures import MicroLSTM
 from core.models.zoo import read_manifest, save_model
 from core.store import home_dir
@@ -113,17 +116,21 @@ def test_the_demo_clip_is_spotted_and_shown(zoo_with_lstm, demo_ready):
         "Spotting score (noise units): click a time or an interval",
         "AU-region activity (noise units)",
     ]
-    video = app.get("video")
-    assert len(video) == 1
-    assert video[0].proto.start_time == int(table["onset_s"][1])
-    assert "Plays from the onset" in texts(app)
+    # The chosen interval plays as its own excerpt, 0.3 s either side, not as a seek in the whole clip.
+    first, last = plays_the_excerpt(app, table, 2, autoplay=False)  # opened from a link: it waits for a click
     onset, offset = table["onset_s"][1], table["offset_s"][1]
-    assert (video[0].proto.end_time, video[0].proto.loop) == (math.ceil(offset + 0.5), True)
+    fps = demo_clip().fps
+    assert first == table["onset_frame"][1] - round(0.3 * fps) and last == table["offset_frame"][1] + round(
+        0.3 * fps
+    )
+    assert f"Plays {first / fps:.2f} s to {(last + 1) / fps:.2f} s (frames {first} to {last})" in texts(app)
+    assert f"interval ({onset:.2f} s to {offset:.2f} s) with 0.3 s either side, looping" in texts(app)
     assert timeline_marks(app) == (pytest.approx(onset), 2), "the rule at the onset, interval 2 outlined"
     assert len(app.get("image")) >= 3 + 4, "onset, apex, their difference and four deconvolution pairs"
     assert "whose strongest response changed most" in texts(app)
     keys = {button.proto.id for button in app.get("download_button")}
     assert any("intervals-json" in k for k in keys) and any("annotated" in k for k in keys)
+    assert any("excerpt-2" in k for k in keys)
     # The MicroLSTM on the same clip: its class probabilities join the timeline, the URL keeps it.
     app.selectbox(key="micro-model").set_value("micro-lstm-tiny").run()
     assert not app.exception, app.exception
@@ -150,6 +157,27 @@ def test_image_pages_do_not_offer_the_lstm_and_the_models_page_shows_it(zoo_with
     assert list(layers["name"]) == ["lstm", "head"]
     assert layers.loc[layers["name"] == "head", "output_shape"].item() == f"30 x {len(CLASSES)}"
     assert "30-frame sequence" in texts(models)
+
+
+def plays_the_excerpt(app, table, number: int, autoplay: bool = True) -> tuple[int, int]:
+    """Asserts the video is interval `number`'s excerpt file, looping from its start (autoplaying once the user
+    chose an interval), offered for download; returns the excerpt's first and last frame."""
+    clip = demo_clip()
+    first, last = excerpt_span(
+        table["onset_frame"][number - 1], table["offset_frame"][number - 1], clip.fps, clip.n_frames
+    )
+    files = list((home_dir() / "cache").glob(f"excerpt_*_{first}_{last}.webm"))
+    assert len(files) == 1, "the excerpt is cached beside the clip's other copies"
+    assert probe_video(files[0]).frame_count == last - first + 1
+    video = app.get("video")
+    assert len(video) == 1
+    # Streamlit names a media file by its bytes' hash: the player gets the excerpt, not the whole clip.
+    assert video[0].proto.url.endswith(f"/{_calculate_file_id(files[0].read_bytes(), 'video/webm')}.webm")
+    proto = video[0].proto
+    assert (proto.start_time, proto.end_time, proto.loop, proto.autoplay) == (0, 0, True, autoplay)
+    download = next(b for b in app.get("download_button") if f"excerpt-{number}" in b.proto.id)
+    assert download.proto.label.endswith("Download this interval (WebM)")
+    return first, last
 
 
 def click(app, interval: int | None = None, time: float | None = None):
@@ -197,15 +225,15 @@ def test_the_timeline_and_the_video_follow_a_click_and_the_url(use_tiny_zoo, dem
     # A click on the third interval's shading: it plays from its onset, the clicked time is dropped.
     click(app, interval=3)
     assert "t" not in app.query_params and app.query_params["interval"] == ["3"]
-    video = app.get("video")[0].proto
-    assert (video.start_time, video.end_time) == (math.floor(onsets[2]), math.ceil(offsets[2] + 0.5))
+    plays_the_excerpt(app, table, 3)
+    assert "with 0.3 s either side" in texts(app) and "the time chosen" not in texts(app)
     assert timeline_marks(app) == (pytest.approx(onsets[2]), 3)
     assert interval_box(app).value == 3
     # The same selection again (any rerun) is not applied twice: the box is free to change.
     interval_box(app).set_value(1).run()
     assert not app.exception, app.exception
     assert app.query_params["interval"] == ["1"] and timeline_marks(app) == (pytest.approx(onsets[0]), 1)
-    assert app.get("video")[0].proto.start_time == math.floor(onsets[0])
+    plays_the_excerpt(app, table, 1)
     # A time out of the clip in the URL is ignored: the interval's onset is played.
     app.query_params["t"] = "9999"
     app.run()
@@ -224,7 +252,8 @@ def test_clicks_on_the_timeline_in_a_browser_choose_a_time_and_an_interval(page,
         page.mouse.click(x, y)
         time.sleep(0.5)
         settle(page)
-        assert page.locator('[data-testid="stException"]').count() == 0
+        errors = page.locator('[data-testid="stException"]')
+        assert errors.count() == 0, errors.first.inner_text()
         return state()
 
     page.goto(f"{server}/micro?model=training-free")
@@ -239,4 +268,11 @@ def test_clicks_on_the_timeline_in_a_browser_choose_a_time_and_an_interval(page,
     x = xs[0] + (4.0 - times[0]) * (xs[1] - xs[0]) / (times[1] - times[0])
     chosen = click_at(x)
     assert chosen["interval"] == "3" and "t" not in chosen
-    assert page.get_by_text("looping seconds 3 to 5").count() == 1
+    assert page.get_by_text("with 0.3 s either side, looping").count() == 1
+    excerpt = page.locator('[data-testid="stDownloadButton"]', has_text="Download this interval (WebM)")
+    assert excerpt.count() == 1
+    # The browser plays the excerpt (about 1.4 s: 0.8 s of interval and 0.3 s either side), not the 7-second clip.
+    duration = page.locator("video").first.evaluate(
+        "v => new Promise(done => v.readyState >= 1 ? done(v.duration) : v.addEventListener('loadedmetadata', () => done(v.duration)))"
+    )
+    assert 1.0 < duration < 2.0, duration

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import FaceError, MediaError
-from core.media import probe_video
+from core.errors import FaceError, InputError, MediaError
+from core.media import iter_frames, probe_video
 from core.micro.synthetic import make_clip
 from core.micro.video import (
     REGIONS,
@@ -15,10 +15,12 @@ from core.micro.video import (
     OneEuroFilter,
     annotated_video,
     crop_at,
+    excerpt_span,
     extract_features,
     maps_that_changed,
     playable_video,
     prefetched,
+    write_excerpt,
 )
 from core.models.architectures import FanNet
 
@@ -148,8 +150,6 @@ def test_the_annotated_video_marks_the_interval(clip_file, tracked, tmp_path):
     score = [0.0] * clip.n_frames
     target = annotated_video(path, track, score, [interval], tmp_path / "annotated.webm")
     assert probe_video(target).frame_count == clip.n_frames
-    from core.media import iter_frames
-
     frames = dict(iter_frames(target, start=event.apex_frame - 12, stop=event.apex_frame + 1, step=12))
     before, during = frames[event.apex_frame - 12], frames[event.apex_frame]
     green = lambda f: ((f[..., 1] > 180) & (f[..., 0] < 120) & (f[..., 2] < 120)).sum()  # noqa: E731
@@ -195,3 +195,57 @@ def test_frames_without_a_face_are_marked_and_the_face_is_found_again(tmp_path, 
     assert video.found[:15].all() and not video.found[15:25].any()
     assert video.found[25 + 6 :].all(), "looked for again every 0.2 s, so found within 6 frames"
     assert np.isnan(video.eyes[15:25]).all() and (video.pooled[15:25] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def numbered_clip(tmp_path_factory):
+    """A 40-frame MJPG clip at 25 fps whose frame i shows a white bar at x = 4 i: each frame says which it is."""
+    path = tmp_path_factory.mktemp("numbered") / "numbered.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (176, 96))
+    for index in range(40):
+        frame = np.full((96, 176, 3), 60, np.uint8)
+        frame[:, 4 * index : 4 * index + 4] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def frame_numbers(path) -> list[int]:
+    """Which numbered frame each frame of a clip shows (where its bar is)."""
+    return [int(np.argmax(frame[..., 0].mean(0))) // 4 for _, frame in iter_frames(path)]
+
+
+def test_an_excerpt_holds_exactly_the_intervals_frames_and_the_margin(numbered_clip, tmp_path):
+    first, last = excerpt_span(10, 20, fps=25.0, frames=40)
+    assert (first, last) == (2, 28), "0.3 s at 25 fps is 8 frames (7.5 rounded) either side"
+    target = write_excerpt(numbered_clip, first, last, tmp_path / "excerpt.webm")
+    info = probe_video(target)
+    assert (info.frame_count, info.fps, info.width, info.height) == (27, pytest.approx(25.0), 176, 96)
+    assert frame_numbers(target) == list(range(2, 29))
+    source = dict(iter_frames(numbered_clip, start=2, stop=29))
+    for index, frame in iter_frames(target):
+        difference = np.abs(frame.astype(np.int16) - source[index + 2].astype(np.int16)).mean()
+        assert difference < 6, f"excerpt frame {index} is source frame {index + 2} (VP8 loses a little)"
+    assert not list(tmp_path.glob("*.partial.*")), "written beside the target, then renamed"
+
+
+def test_an_excerpt_is_clamped_to_the_clip(numbered_clip, tmp_path):
+    assert excerpt_span(3, 6, fps=25.0, frames=40) == (0, 14)
+    assert excerpt_span(30, 37, fps=25.0, frames=40) == (22, 39)
+    assert excerpt_span(0, 39, fps=25.0, frames=40, margin_s=0.0) == (0, 39)
+    # A range past the last frame stops there (a header may over-count frames).
+    target = write_excerpt(numbered_clip, 35, 50, tmp_path / "end.webm")
+    assert frame_numbers(target) == [35, 36, 37, 38, 39]
+
+
+@pytest.mark.parametrize("first, last", [(5, 4), (-1, 3), (40, 45)])
+def test_a_bad_excerpt_range_is_refused(numbered_clip, tmp_path, first, last):
+    with pytest.raises(InputError):
+        write_excerpt(numbered_clip, first, last, tmp_path / "bad.webm")
+    assert not list(tmp_path.iterdir()), "nothing is left behind"
+
+
+@pytest.mark.parametrize("onset, offset, frames", [(5, 4, 40), (-2, 4, 40), (3, 6, 0)])
+def test_a_bad_interval_has_no_excerpt(onset, offset, frames):
+    with pytest.raises(InputError):
+        excerpt_span(onset, offset, fps=25.0, frames=frames)

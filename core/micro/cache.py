@@ -4,8 +4,8 @@
 
 The page writes each uploaded clip once under its checksum (`uploads/<key>.<ext>`, key = the
 first 16 hex digits of its sha256) and, beside it, a WebM copy browsers can play
-(`play_<key>.webm`) and annotated copies (`annotated_<key>_<model>.webm`). Those files of one
-key are one cached clip. Clips are removed whole, least recently used first (a clip's last
+(`play_<key>.webm`), annotated copies (`annotated_<key>_<model>.webm`) and the excerpts of
+spotted intervals (`excerpt_<key>_<first>_<last>.webm`). Those files of one key are one cached clip. Clips are removed whole, least recently used first (a clip's last
 use is the newest modification time among its files; the page touches an upload it reads
 again), until at most `max_clips` remain and they take at most `max_bytes`.
 
@@ -24,7 +24,7 @@ MAX_CACHED_CLIPS = 8
 MAX_CACHE_BYTES = 2_000_000_000  # four clips at the upload limit
 GRACE_S = 60.0
 
-_CACHED = re.compile(r"^(?:play_|annotated_)?([0-9a-f]{16})(?:[_.].*)?$")
+_CACHED = re.compile(r"^(?:play_|annotated_|excerpt_)?([0-9a-f]{16})(?:[_.].*)?$")
 
 
 def clip_key(path: Path) -> str | None:

@@ -21,7 +21,9 @@ over each AU region of the canonical face (`core.au.regions`), the landmarks of 
 regions in crop pixels, the smoothed eye centres and the face box.
 """
 
+import itertools
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -517,12 +519,49 @@ def playable_video(path: str | Path, cache: Path, progress: Progress = no_progre
     return target
 
 
+EXCERPT_MARGIN_S = 0.3  # shown either side of an interval: the face at rest before and after
+
+
+def excerpt_span(
+    onset_frame: int, offset_frame: int, fps: float, frames: int, margin_s: float = EXCERPT_MARGIN_S
+) -> tuple[int, int]:
+    """The first and last frame (inclusive) of an interval's excerpt: `margin_s` either side of it,
+    clamped to the clip's `frames`."""
+    if frames < 1 or fps <= 0 or not 0 <= onset_frame <= offset_frame:
+        raise InputError(
+            f"No excerpt of frames {onset_frame} to {offset_frame} in a clip of {frames} frames."
+        )
+    margin = round(margin_s * fps)
+    return max(0, onset_frame - margin), min(frames - 1, offset_frame + margin)
+
+
+def write_excerpt(
+    path: str | Path, first_frame: int, last_frame: int, target: Path, progress: Progress = no_progress
+) -> Path:
+    """A WebM (VP8) of frames `first_frame` to `last_frame` (inclusive) of a clip, at its frame rate,
+    streamed: a frame at a time. A range past the clip's end stops at its last frame; a range that
+    starts past it, or that is empty or negative, is refused with an InputError."""
+    if first_frame < 0 or last_frame < first_frame:
+        raise InputError(f"Frames {first_frame} to {last_frame} are not a range of a clip.")
+    info = probe_video(path)
+    frames = iter_frames(path, start=first_frame, stop=last_frame + 1)
+    first = next(frames, None)
+    if first is None:
+        raise InputError(f"The clip {Path(path).name} ends before frame {first_frame}.")
+    count = last_frame - first_frame + 1
+    excerpt = VideoInfo(fps=info.fps, frame_count=count, width=info.width, height=info.height)
+    pictures = (frame for _, frame in itertools.chain([first], frames))
+    _write_webm(Path(target), info.fps, (info.width, info.height), pictures, excerpt, progress)
+    return Path(target)
+
+
 def _write_webm(
     target: Path, fps: float, size: tuple[int, int], frames, info: VideoInfo, progress: Progress
 ) -> None:
     """Encode RGB frames as WebM (VP8), written beside the target and renamed when complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.stem}.partial.webm")
+    # A name of its own per writer: two sessions (or a rerun racing its predecessor) may encode the same copy.
+    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex[:8]}.partial.webm")
     writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
     if not writer.isOpened():
         raise MediaError("OpenCV cannot write WebM video on this machine.")
@@ -531,8 +570,11 @@ def _write_webm(
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             if index % 30 == 0:
                 progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
-    finally:
+    except BaseException:
         writer.release()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.release()
     partial.replace(target)
     progress(1.0, "encoded")
 
