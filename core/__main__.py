@@ -79,6 +79,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
+    from core.datasets.units import unit_ids
     from core.models import load_model
     from core.models.evaluation import evaluate_predictions
     from core.models.recipes import load_faces
@@ -93,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     kept = [i for i, s in enumerate(samples) if s.label in classes]
     y_true = [classes.index(samples[i].label) for i in kept]
     y_pred = predict_logits(model, crops[kept]).argmax(1).numpy()
-    groups = [samples[i].sequence or samples[i].source_id for i in kept]
+    groups = unit_ids([samples[i] for i in kept])
     result = evaluate_predictions(y_true, y_pred, classes, groups=groups)
     result["model"], result["skipped_unknown_class"] = args.model, len(samples) - len(kept)
     return result

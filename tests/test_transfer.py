@@ -13,6 +13,7 @@ import torch
 
 from core.datasets import Sample
 from core.errors import InputError
+from core.explain.activations import relu_after
 from core.models.architectures import FanNet
 from core.models.zoo import read_manifest
 from core.store import ResultStore
@@ -31,7 +32,7 @@ from core.transfer import (
     save_committed,
 )
 from core.transfer.curves import CurveConfig, new_network, training_units
-from core.transfer.features import layer_maxima, relu_after
+from core.transfer.features import layer_maxima
 from core.transfer.results import data_identity, results_dir
 
 FER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

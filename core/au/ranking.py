@@ -57,14 +57,14 @@ from core.au.spatial import (
     projection_peak,
 )
 from core.datasets import Sample, fingerprint, read_dataset
+from core.datasets.units import unit_ids, unit_means
 from core.errors import DatasetError, InputError
-from core.explain.activations import activations
+from core.explain.activations import activations, relu_after
 from core.explain.atlas import deconvolve_rows, model_identity, resolve_layers
 from core.faces import FaceAnalyzer, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
-from core.transfer.features import relu_after, unit_ids
 
 AU_TABLE_KIND = "au_table"
 FORMAT_VERSION = 1
@@ -248,13 +248,6 @@ def map_responses(
         done = min(start + BATCH, len(crops))
         progress(done / len(crops), f"feature maps {done:,}/{len(crops):,} faces")
     return {layer: (np.concatenate(values[layer]), np.concatenate(where[layer])) for layer in layers}
-
-
-def unit_means(values: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
-    """The mean of each unit's faces: (faces, maps) -> (units, maps)."""
-    sums = np.zeros((n_units, values.shape[1]))
-    np.add.at(sums, unit_of, values)
-    return sums / np.bincount(unit_of, minlength=n_units)[:, None]
 
 
 # ---- the table ----------------------------------------------------------------------------------

@@ -23,6 +23,22 @@ def feature_layers(model: nn.Module) -> list[str]:
     return [prefix + name for name, m in root.named_modules() if name and isinstance(m, FEATURE_TYPES)]
 
 
+def relu_after(model: nn.Module, conv: str) -> str:
+    """The ReLU module that follows a conv layer in the feature stack (its output is the feature map).
+
+    Found by position, not by name, so that a model whose conv has no ReLU of its own is refused
+    rather than read before its nonlinearity.
+    """
+    names = feature_layers(model)
+    modules = dict(model.named_modules())
+    for name in names[names.index(conv) + 1 :]:
+        if isinstance(modules[name], nn.ReLU):
+            return name
+        if isinstance(modules[name], nn.Conv2d):
+            break
+    raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
+
+
 def check_image_batch(x: torch.Tensor) -> None:
     """Refuse anything but one image as a (1, channels, height, width) tensor."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[0] != 1:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from core.datasets import fingerprint, read_dataset
+from core.datasets.units import unit_ids
 from core.errors import DatasetError
 from core.labels import CANONICAL_LABELS
 from core.models.architectures import fold_batch_norm
@@ -82,9 +83,7 @@ def cross_validate(
             {"fold": fold + 1, "n": int(test.sum()), "accuracy": float(np.mean(predictions[test] == y[test]))}
         )
     accuracies = [f["accuracy"] for f in per_fold]
-    pooled = evaluate_predictions(
-        y, predictions, classes, groups=[s.sequence or s.source_id for s in samples]
-    )
+    pooled = evaluate_predictions(y, predictions, classes, groups=unit_ids(samples))
     return {"k": k, "unit": "subject", "folds": per_fold, "mean": float(np.mean(accuracies)),
             "sd": float(np.std(accuracies, ddof=1)), "pooled": pooled}  # fmt: skip
 

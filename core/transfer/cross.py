@@ -13,13 +13,13 @@ import numpy as np
 from torch import nn
 
 from core.datasets import Sample
+from core.datasets.units import unit_ids
 from core.errors import InputError
 from core.models.evaluation import evaluate_predictions
 from core.models.inputs import crops_from_samples
 from core.models.summary import headline_metrics, model_classes
 from core.models.training import predict_logits
 from core.progress import Progress, no_progress
-from core.transfer.features import unit_ids
 
 
 def label_map(source_classes: list[str], target_labels: list[str | None]) -> dict[str, str]:

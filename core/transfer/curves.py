@@ -24,12 +24,12 @@ import torch
 from torch import nn
 
 from core.datasets import Sample
+from core.datasets.units import unit_ids
 from core.errors import InputError
 from core.labels import CANONICAL_LABELS
 from core.models.evaluation import evaluate_predictions
 from core.models.training import TrainConfig, fit, predict_logits, subject_folds
 from core.progress import Progress, no_progress
-from core.transfer.features import unit_ids
 
 MODES = ("head", "full", "scratch")
 ALL = "all"

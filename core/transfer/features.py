@@ -4,28 +4,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.datasets import Sample
-from core.errors import InputError
-from core.explain.activations import activations, feature_layers
+from core.datasets.units import unit_means
+from core.explain.activations import activations, relu_after
 from core.explain.atlas import resolve_layers
 from core.models.inputs import to_tensor
 from core.progress import Progress, no_progress
-
-
-def relu_after(model: nn.Module, conv: str) -> str:
-    """The ReLU module that follows a conv layer in the feature stack (its output is the feature map).
-
-    Found by position, not by name, so that a model whose conv has no ReLU of its own is refused
-    rather than read before its nonlinearity.
-    """
-    names = feature_layers(model)
-    modules = dict(model.named_modules())
-    for name in names[names.index(conv) + 1 :]:
-        if isinstance(modules[name], nn.ReLU):
-            return name
-        if isinstance(modules[name], nn.Conv2d):
-            break
-    raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
 
 
 def layer_maxima(
@@ -62,17 +45,10 @@ def layer_maxima(
     }
 
 
-def unit_ids(samples: list[Sample]) -> list[str]:
-    """The independent unit of each face: its CK+ sequence where it has one, else the face itself."""
-    return [s.sequence or s.source_id for s in samples]
-
-
 def per_unit(values: np.ndarray, units: list[str]) -> tuple[np.ndarray, list[str]]:
     """Rows averaged over the faces of each unit (the 3 near-duplicate frames of a CK+ sequence)."""
     names, index = np.unique(np.asarray(units), return_inverse=True)
-    sums = np.zeros((len(names), values.shape[1]), np.float64)
-    np.add.at(sums, index, values)
-    return (sums / np.bincount(index)[:, None]).astype(np.float32), list(names)
+    return unit_means(values, index, len(names)).astype(np.float32), list(names)
 
 
 @torch.no_grad()

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from core.datasets import Sample
+from core.datasets.units import unit_ids
 from core.errors import InputError
 from core.models.training import subject_folds
 from core.progress import Progress, no_progress
-from core.transfer.features import layer_maxima, per_unit, pooled_pixels, unit_ids
+from core.transfer.features import layer_maxima, per_unit, pooled_pixels
 
 PIXELS = "pixels"
 

@@ -10,8 +10,9 @@ import numpy as np
 from torch import nn
 
 from core.datasets import Sample
+from core.datasets.units import unit_ids
 from core.progress import Progress, no_progress
-from core.transfer.features import layer_maxima, unit_ids
+from core.transfer.features import layer_maxima
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
