@@ -13,7 +13,7 @@ from core.errors import InputError
 from core.faces import FaceAnalyzer
 from core.media import decode_image
 from core.models.training import pick_device
-from core.models.zoo import ModelError, load_model, read_manifest, weights_dir
+from core.models.zoo import ModelError, is_micro_card, load_model, read_manifest, weights_dir
 from core.store import ResultStore, home_dir
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
@@ -171,11 +171,6 @@ def cached_model(name: str, weights_dir_str: str, sha256: str = "") -> torch.nn.
     """A zoo model, loaded once. Keyed by the weights folder (tests point FER_WEIGHTS_DIR
     elsewhere) and the checksum (a retrained model with the same name is loaded afresh)."""
     return load_model(name, device=pick_device(), directory=Path(weights_dir_str))
-
-
-def is_micro_card(card: dict) -> bool:
-    """A micro-expression model (an LSTM over clip features), as opposed to an image CNN."""
-    return card.get("task") == "micro-expression" or card.get("architecture") == "micro_lstm"
 
 
 def pick_model(key: str = "model", include_micro: bool = False) -> tuple[str, torch.nn.Module] | None:

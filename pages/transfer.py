@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
-from core.models.zoo import read_manifest
+from core.models.zoo import is_micro_card, read_manifest
 from core.transfer import accuracy_matrix, known_results, label_map_rows
 from core.transfer.cross import dataset_label
 from core.transfer.runs import run_cross_dataset
@@ -21,7 +21,6 @@ from dashboard.charts import (
 )
 from dashboard.export import download_chart, download_table
 from dashboard.widgets import (
-    is_micro_card,
     pick_dataset,
     pick_model,
     query_choice,

@@ -336,10 +336,9 @@ class SpotResult:
 
 def micro_models() -> list[str]:
     """The spotters one can choose: the training-free one, then every shipped MicroLSTM."""
-    from core.models.zoo import read_manifest
+    from core.models.zoo import is_micro_card, read_manifest
 
-    cards = read_manifest()
-    return [TRAINING_FREE] + [name for name, card in cards.items() if card.get("task") == "micro-expression"]
+    return [TRAINING_FREE] + [name for name, card in read_manifest().items() if is_micro_card(card)]
 
 
 def default_micro_model() -> str:

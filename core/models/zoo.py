@@ -37,6 +37,11 @@ def read_manifest(directory: Path | None = None) -> dict[str, dict]:
     return json.loads(path.read_text())["models"]
 
 
+def is_micro_card(card: dict) -> bool:
+    """A micro-expression model (an LSTM over clip features), as opposed to an image CNN."""
+    return card.get("task") == "micro-expression" or card.get("architecture") == "micro_lstm"
+
+
 def write_card(card: dict, directory: Path | None = None) -> None:
     """Add or replace one model card in the manifest."""
     directory = directory or weights_dir()
