@@ -1,10 +1,14 @@
 # The dashboard on CPU:
 #   docker build -t fer-dashboard .
-#   docker run -p 8501:8501 -v fer-results:/root/.fer-dashboard fer-dashboard
+#   docker run -p 127.0.0.1:8501:8501 -v fer-results:/root/.fer-dashboard fer-dashboard
 # With an NVIDIA GPU (NVIDIA Container Toolkit on the host), install the CUDA build of
 # torch instead (drop the --index-url line below) and run with `--gpus all`; the app
 # uses CUDA when torch sees it. Mount your datasets with -v /data:/data:ro and add them
-# on the Datasets page, or set FER_DATASETS="FER2013=fer2013:/data/fer2013".
+# on the Datasets page (allow them with -e FER_DATA_ROOTS=/data), or set
+# FER_DATASETS="FER2013=fer2013:/data/fer2013".
+# The container listens on 0.0.0.0 so that the host's port mapping reaches it; the app has
+# no login, so publish it on the host's loopback only (-p 127.0.0.1:8501:8501) or behind a
+# reverse proxy that authenticates users.
 FROM python:3.11-slim-bookworm
 
 # OpenCV (opencv-contrib-python) needs libGL and glib at run time. Not pinned: Debian

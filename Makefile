@@ -3,12 +3,14 @@
 #   make test   install the app and the test tools, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
+# The address the dashboard listens on: this machine only, unless told (ADDRESS=0.0.0.0 behind a proxy).
+ADDRESS ?= 127.0.0.1
 BIN = $(VENV)/bin
 
 .PHONY: run test lint format chromium
 
 run: $(VENV)/installed-app
-	$(BIN)/streamlit run dashboard/app.py
+	$(BIN)/streamlit run dashboard/app.py --server.address=$(ADDRESS)
 
 test: $(VENV)/installed-test chromium
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ OpenCV's FFmpeg backend. Frames come out one at a time, so memory stays flat wha
 length of the clip.
 """
 
+import hashlib
 import io
 import math
 from collections.abc import Iterator
@@ -314,3 +315,12 @@ def _unreadable(path: Path, error: OSError) -> str:
     if isinstance(error, FileNotFoundError):
         return f"The file {path.name} was not found."
     return f"Cannot read {path.name}: {(error.strerror or str(error)).lower()}."
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in 1 MB blocks (clips and checkpoints are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -70,29 +70,38 @@ class ResultStore:
 
     def put_result(self, kind: str, key: dict[str, Any], value: Any) -> None:
         """Store a result (JSON-serialisable, or raw bytes), replacing one with the same key."""
-        if isinstance(value, bytes | bytearray):
-            payload, encoding = bytes(value), "bytes"
-        else:
-            payload, encoding = json.dumps(value, default=str), "json"
+        self.put_results([(kind, key, value)])
+
+    def put_results(self, parts: list[tuple[str, dict[str, Any], Any]]) -> None:
+        """Store the parts of one result (kind, key, value each) in one transaction: all or none."""
+        rows = []
+        for kind, key, value in parts:
+            if isinstance(value, bytes | bytearray):
+                payload, encoding = bytes(value), "bytes"
+            else:
+                payload, encoding = json.dumps(value, default=str), "json"
+            rows.append((kind, key_hash(key), json.dumps(key, sort_keys=True, default=str), payload, encoding,
+                         time.time()))  # fmt: skip
         with self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    kind,
-                    key_hash(key),
-                    json.dumps(key, sort_keys=True, default=str),
-                    payload,
-                    encoding,
-                    time.time(),
-                ),
-            )
+            db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def get_results(self, parts: list[tuple[str, dict[str, Any]]]) -> list[Any] | None:
+        """The parts of one result, read together, or None when any part is missing (a partial result
+        left by an older version or a crash is treated as absent)."""
+        with self._connect() as db:
+            values = [self._read(db, kind, key) for kind, key in parts]
+        return None if any(v is None for v in values) else values
 
     def get_result(self, kind: str, key: dict[str, Any]) -> Any | None:
         """The stored result for this kind and key, or None."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT value, encoding FROM results WHERE kind = ? AND key_hash = ?", (kind, key_hash(key))
-            ).fetchone()
+            return self._read(db, kind, key)
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, kind: str, key: dict[str, Any]) -> Any | None:
+        row = db.execute(
+            "SELECT value, encoding FROM results WHERE kind = ? AND key_hash = ?", (kind, key_hash(key))
+        ).fetchone()
         if row is None:
             return None
         value, encoding = row

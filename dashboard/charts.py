@@ -134,6 +134,11 @@ def _pooled_timeline(timeline: pd.DataFrame, columns: list[str]) -> pd.DataFrame
     return grouped["time_s"].first().to_frame().join(grouped[columns].max())
 
 
+def micro_timeline_selections(intervals: pd.DataFrame) -> list[str]:
+    """The selections `micro_timeline_chart` defines: "interval" only when there are intervals to click."""
+    return ["interval", "time"] if len(intervals) else ["time"]
+
+
 def micro_timeline_chart(
     timeline: pd.DataFrame,
     intervals: pd.DataFrame,

@@ -1,6 +1,5 @@
 """Micro-expressions: spot and classify brief expressions in a clip, on a timeline synced to the video."""
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,7 +12,7 @@ from core.errors import InputError
 from core.explain import deconvolve_top_k
 from core.explain.figures import conv_layer_labels, enlarge, normalize_deconvolution
 from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
-from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, prune_clip_cache
+from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, ClipCache
 from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
 from core.micro.synthetic import demo_clip, demo_clip_path
 from core.micro.video import (
@@ -28,7 +27,7 @@ from core.micro.video import (
 from core.models.inputs import to_tensor
 from core.models.zoo import ModelError, model_card, weights_dir
 from core.store import home_dir
-from dashboard.charts import micro_timeline_chart
+from dashboard.charts import micro_timeline_chart, micro_timeline_selections
 from dashboard.export import download_chart, download_table
 from dashboard.widgets import (
     cached_model,
@@ -51,6 +50,16 @@ COLUMNS = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "of
 
 def cache_dir() -> Path:
     return home_dir() / "cache"
+
+
+@st.cache_resource
+def _clip_cache(folder: str) -> ClipCache:
+    return ClipCache(Path(folder))
+
+
+def clip_cache() -> ClipCache:
+    """One cache object per folder for the whole server: it remembers which uploads it has verified."""
+    return _clip_cache(str(cache_dir()))
 
 
 def choose_clip() -> tuple[Path, str] | None:
@@ -88,16 +97,7 @@ def choose_clip() -> tuple[Path, str] | None:
     if len(data) > MAX_VIDEO_BYTES:
         show_error(InputError(f"The clip is larger than {MAX_VIDEO_BYTES // 1_000_000} MB."))
         return None
-    path = (
-        cache_dir() / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}{Path(upload.name).suffix.lower()}"
-    )
-    if path.exists():
-        path.touch()  # used again: the cache keeps the most recently used clips
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    prune_clip_cache(cache_dir(), keep=[path])
-    return path, upload.name
+    return clip_cache().store_upload(data, Path(upload.name).suffix), upload.name
 
 
 def choose_model() -> str:
@@ -191,7 +191,9 @@ def timeline_section(result, time: float | None, index: int | None) -> None:
     chart = micro_timeline_chart(
         timeline, intervals, result.classes, THRESHOLD, f"{result.video}: {result.model}", time, index
     )
-    st.altair_chart(chart, on_select="rerun", selection_mode=["interval", "time"], key=TIMELINE_KEY)
+    # A quiet clip has no interval to click: asking for that selection would fail.
+    selections = micro_timeline_selections(intervals)
+    st.altair_chart(chart, on_select="rerun", selection_mode=selections, key=TIMELINE_KEY)
     st.caption(
         "Top: how far the face departs from its own sliding baseline (landmark motion and CNN activity, in units "
         f"of the clip's typical fluctuation); the dashed line is the threshold ({THRESHOLD:g}). Shaded: the spotted "
@@ -296,7 +298,7 @@ def excerpt_player(path: Path, result, index: int) -> None:
     interval = result.intervals[index]
     first, last = excerpt_span(interval["onset_frame"], interval["offset_frame"], result.fps, result.frames)
     # Kept under the clip's checksum beside its other copies, so the cache prunes it with them.
-    target = cache_dir() / f"excerpt_{result.sha256[:16]}_{first}_{last}.webm"
+    target = clip_cache().excerpt_path(result.sha256, first, last)
     try:
         if not target.is_file():
             with st.spinner("Cutting the interval out of the clip (once)…"):
@@ -397,7 +399,7 @@ def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
 def annotated_section(path: Path, result) -> None:
     if result.track is None:
         return
-    target = cache_dir() / f"annotated_{result.sha256[:16]}_{result.model}.webm"
+    target = clip_cache().annotated_path(result.sha256, result.model)
 
     def make() -> bytes:
         if not target.exists():

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core.errors import InputError
 from core.models.architectures import ARCHITECTURES
 from core.models.summary import (
     card_facts,
@@ -13,7 +14,8 @@ from core.models.summary import (
     units_note,
     with_ci,
 )
-from core.models.zoo import ModelError, load_checkpoint, read_manifest
+from core.models.zoo import load_checkpoint, read_manifest
+from core.paths import confine
 from dashboard.charts import confusion_chart, training_curves_chart
 from dashboard.export import download_chart, download_table
 from dashboard.widgets import pick_model, show_error
@@ -139,13 +141,13 @@ def own_checkpoint() -> None:
             return
         try:
             model = load_checkpoint(
-                path.strip(),
+                confine(path, "checkpoint file"),
                 architecture,
                 num_classes=int(classes),
                 width=float(width),
                 batch_norm=batch_norm,
             )
-        except ModelError as error:
+        except InputError as error:
             show_error(error)
             return
         st.success(f"Loaded {path.strip()} as {architecture}.", icon=":material/check_circle:")

@@ -50,8 +50,11 @@ def one_torch_thread():
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Each test gets its own results store, so nothing a user saved is touched."""
+    """Each test gets its own results store, so nothing a user saved is touched; browser users
+    may name files under the test folders and the real data (tests of the rule narrow it)."""
     monkeypatch.setenv("FER_DASHBOARD_HOME", str(tmp_path_factory.mktemp("home")))
+    roots = [str(tmp_path_factory.getbasetemp()), str(_data_dir())]
+    monkeypatch.setenv("FER_DATA_ROOTS", os.pathsep.join(roots))
 
 
 @pytest.fixture(scope="session")

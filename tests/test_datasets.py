@@ -184,7 +184,7 @@ def test_split_names():
 @pytest.mark.parametrize(
     "rows, header, message",
     [
-        (FER_ROWS, "label,image,usage", r"header 'label,image,usage'.*expects emotion,pixels,Usage"),
+        (FER_ROWS, "label,image,usage", r"does not start with the header .*emotion,pixels,Usage"),
         ([(0, "1 2 3", "Training")], "emotion,pixels,Usage", r"row 0 \(line 2\) has 3 pixel value"),
         (
             [FER_ROWS[0], (1, pixel_string(0) + " 7", "Training")],
@@ -201,8 +201,8 @@ def test_split_names():
             "emotion,pixels,Usage",
             "not all integers 0..255",
         ),
-        ([FER_ROWS[0], (7, pixel_string(0), "Training")], "emotion,pixels,Usage", "row 1 .*emotion '7'"),
-        ([(0, pixel_string(0), "Validation")], "emotion,pixels,Usage", "row 0 .*Usage 'Validation'"),
+        ([FER_ROWS[0], (7, pixel_string(0), "Training")], "emotion,pixels,Usage", "row 1 .*emotion that is not a code"),
+        ([(0, pixel_string(0), "Validation")], "emotion,pixels,Usage", "row 0 .*unknown Usage"),
         ([], "emotion,pixels,Usage", "header but no rows"),
     ],
 )

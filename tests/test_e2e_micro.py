@@ -45,6 +45,11 @@ def _noise_mp4(folder: Path) -> bytes:
     return path.read_bytes()
 
 
+def _quiet_mp4(folder: Path) -> bytes:
+    """3 s of a drawn face that never moves but for head motion and noise: nothing to spot."""
+    return make_clip(seconds=3.0, size=CLIP_SIZE, events=[], amplitude_px=3.0).write(folder / "quiet.mp4").read_bytes()
+
+
 def _event_mp4(folder: Path) -> bytes:
     """3 s of a drawn face with one 3-pixel positive micro-expression at 1 s."""
     clip = make_clip(seconds=3.0, size=CLIP_SIZE, events=[(1.0, 0.3, "positive")], amplitude_px=3.0)
@@ -61,6 +66,7 @@ def clips(tmp_path_factory) -> dict[str, tuple[str, bytes, str]]:
         "zero-frames": ("zero.avi", _zero_frame_avi(folder), "contains no frames"),
         "no-face": ("noise.mp4", _noise_mp4(folder), "No face was found in any of the 30 frames"),
         "event": ("event.mp4", _event_mp4(folder), "Spotted intervals"),
+        "quiet": ("quiet.mp4", _quiet_mp4(folder), "Nothing was spotted in this clip"),
     }
 
 
@@ -98,6 +104,12 @@ def test_bad_clips_get_one_message_each_and_the_next_clip_is_analysed(page, serv
             assert previous not in page.inner_text("body"), f"{case}: the last clip's message stayed"
         assert "Spotted intervals" not in page.inner_text("body")
         previous = expected
+
+    # A quiet clip, the most common clip there is: its timeline and one line, no error, no exception.
+    name, data, expected = clips["quiet"]
+    _upload(page, name, data, expected, "quiet")
+    assert page.locator(ERRORS).count() == 0
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, "the quiet clip's timeline"
 
     name, data, expected = clips["event"]
     _upload(page, name, data, expected, "event")

@@ -81,3 +81,25 @@ def test_the_byte_budget_and_what_is_always_kept(tmp_path):
 
 def test_a_missing_cache_folder_is_fine(tmp_path):
     assert prune_clip_cache(tmp_path / "nowhere") == []
+
+
+def test_an_upload_is_written_atomically_and_verified_before_reuse(tmp_path):
+    import hashlib
+
+    from core.micro.cache import ClipCache
+
+    data = os.urandom(200_000)
+    cache = ClipCache(tmp_path)
+    path = cache.store_upload(data, ".MP4")
+    assert path.name == f"{hashlib.sha256(data).hexdigest()[:16]}.mp4" and path.read_bytes() == data
+    assert not list(path.parent.glob("*.partial")), "no temporary file is left behind"
+    # A crash mid-write of an older version left a truncated clip under the name: it is replaced, not reused.
+    path.write_bytes(data[:5000])
+    assert ClipCache(tmp_path).store_upload(data, ".mp4").read_bytes() == data
+    # Changed in place with the same size: the checksum, not the size, decides.
+    damaged = bytearray(data)
+    damaged[100] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    assert ClipCache(tmp_path).store_upload(data, ".mp4").read_bytes() == data
+    assert cache.excerpt_path(hashlib.sha256(data).hexdigest(), 3, 9).name.startswith(f"excerpt_{path.stem}_3_9")
+    assert clip_key(cache.annotated_path(hashlib.sha256(data).hexdigest(), "m")) == path.stem

@@ -205,3 +205,19 @@ def test_messages_and_results_use_the_name_the_user_knows(tmp_path):
     with pytest.raises(MediaError) as error:
         spot_video(path, display_name="interview-3.mp4")
     assert "interview-3.mp4" in str(error.value) and "f96d4a3d5adb7fa8" not in str(error.value)
+
+
+def test_a_stored_result_without_its_face_track_is_computed_again(tmp_path, capsys):
+    """A kill between the two writes of an older version left the result without its track: never shown."""
+    from core.store import ResultStore
+
+    clip = make_clip(seconds=1.0, events=[], identity=0, seed=1).write(tmp_path / "quiet.avi")
+    assert main(["spot", str(clip), "--model", TRAINING_FREE, "--out", str(tmp_path / "a.json")]) == 0
+    capsys.readouterr()
+    store = ResultStore()
+    with store._connect() as db:
+        assert db.execute("DELETE FROM results WHERE kind = 'spot-track'").rowcount == 1
+    assert main(["spot", str(clip), "--model", TRAINING_FREE, "--out", str(tmp_path / "b.json")]) == 0
+    assert not json.loads(capsys.readouterr().out)["from_store"], "the partial result was not reused"
+    (stored,) = store.list_results("spot")
+    assert store.get_results([("spot", stored["key"]), ("spot-track", stored["key"])]) is not None

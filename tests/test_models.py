@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from core.media import sha256_file
 from core.models import BreuerNet, FanNet, MicroLSTM, ModelError, load_checkpoint, load_model
 from core.models.architectures import fold_batch_norm
 from core.models.evaluation import bootstrap_ci, evaluate_predictions, macro_f1
 from core.models.training import TrainConfig, augment, class_weights, fit, pick_device, subject_folds
-from core.models.zoo import read_manifest, save_model, sha256_file
+from core.models.zoo import read_manifest, save_model
 from tests.test_cli import cli
 
 REPO = Path(__file__).resolve().parents[1]

@@ -105,6 +105,21 @@ def test_datasets_add_a_folder_then_refuse_a_wrong_one(tmp_path):
     assert app.error and "does not exist" in app.error[0].value
 
 
+@pytest.mark.parametrize("fmt, root", [("fer2013", "/etc/passwd"), ("fer2013", "/proc/self/environ"),
+                                       ("folder", "/usr/share")])  # fmt: skip
+def test_datasets_page_reads_no_file_outside_the_allowed_roots(tmp_path, monkeypatch, fmt, root):
+    monkeypatch.setenv("FER_DATA_ROOTS", str(tmp_path))
+    app = run_page("datasets")
+    app.text_input[0].input("Probe")
+    next(box for box in app.selectbox if box.label == "Layout").set_value(fmt)
+    app.text_input[1].input(root)
+    app.button[0].click().run()
+    assert not app.exception and not app.success
+    shown = " ".join(e.value for e in app.error)
+    assert "outside the folders this server may read" in shown
+    assert "root:" not in shown and "PATH=" not in shown, "no file's contents are echoed"
+
+
 def test_a_malformed_environment_keeps_the_app_running(monkeypatch):
     monkeypatch.setenv("FER_DATASETS", "oops")
     app = run_page("datasets")

@@ -111,3 +111,45 @@ def test_fingerprint_depends_on_faces_and_labels_not_order():
     assert fingerprint([a, b]) == fingerprint([b, a])
     assert fingerprint([a, b]) != fingerprint([a, _sample(1, "happy")])
     assert fingerprint([a]) != fingerprint([a, b])
+
+
+def test_a_browser_user_reads_nothing_outside_the_allowed_roots(tmp_path, monkeypatch):
+    """/etc/passwd, /proc/self/environ, /usr/share: refused by name, never read or echoed."""
+    store = ResultStore(tmp_path / "r.sqlite")
+    allowed = _folder_dataset(tmp_path / "allowed" / "faces", {"happy": 1})
+    monkeypatch.setenv("FER_DATA_ROOTS", str(tmp_path / "allowed"))
+    secret = tmp_path / "secret.csv"
+    secret.write_text("root:x:0:0:secret-content\n")
+    (tmp_path / "allowed" / "link").symlink_to(secret)
+    for fmt, root in [
+        ("fer2013", "/etc/passwd"),
+        ("fer2013", "/proc/self/environ"),
+        ("folder", "/usr/share"),
+        ("fer2013", str(secret)),
+        ("fer2013", str(tmp_path / "allowed" / "link")),  # a symlink out of the root
+        ("folder", str(tmp_path / "allowed" / ".." / "secret.csv")),  # `..` out of the root
+    ]:
+        with pytest.raises(DatasetError, match="outside the folders this server may read") as error:
+            add_dataset(store, DatasetEntry(f"x{len(root)}", fmt, root))
+        assert "secret-content" not in str(error.value) and "root:x" not in str(error.value)
+    with pytest.raises(DatasetError, match="outside"):
+        add_dataset(store, DatasetEntry("labels", "ckplus", str(allowed), au_labels="/etc/passwd"))
+    assert store.load_state("datasets", []) == []
+    assert add_dataset(store, DatasetEntry("Inside", "folder", str(allowed))) == 1
+
+
+def test_a_saved_dataset_outside_the_roots_is_not_read(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.save_state("datasets", [{"name": "Old", "fmt": "folder", "root": "/usr/share", "au_labels": None}])
+    monkeypatch.setenv("FER_DATA_ROOTS", str(tmp_path))
+    (old,) = [e for e in list_datasets(store) if e.origin == "saved"]
+    with pytest.raises(DatasetError, match="outside"):
+        old.read()
+
+
+def test_no_file_contents_in_a_layout_error(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_text("root:x:0:0:secret-content\n")
+    with pytest.raises(DatasetError) as error:
+        add_dataset(ResultStore(tmp_path / "r.sqlite"), DatasetEntry("X", "fer2013", str(path)))
+    assert "secret" not in str(error.value) and "root:x" not in str(error.value)

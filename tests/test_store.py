@@ -1,6 +1,8 @@
 import sqlite3
 import threading
 
+import pytest
+
 from core.store import ResultStore, home_dir, key_hash
 
 
@@ -58,3 +60,26 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     for thread in threads:
         thread.join()
     assert sorted(store.get_result("n", {"i": i}) for i in range(100)) == list(range(100))
+
+
+def test_the_parts_of_one_result_are_stored_together_or_not_at_all(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    key = {"clip": "abc"}
+    with pytest.raises(TypeError):  # the second part cannot be stored: neither is
+        store.put_results([("spot", key, {"intervals": []}), ("spot-track", key, object.__new__(Unstorable))])
+    assert store.get_result("spot", key) is None
+    store.put_results([("spot", key, {"intervals": [1]}), ("spot-track", key, b"track")])
+    assert store.get_results([("spot", key), ("spot-track", key)]) == [{"intervals": [1]}, b"track"]
+
+
+def test_a_partial_result_reads_as_absent(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.put_result("spot", {"clip": "abc"}, {"intervals": [1]})  # as a kill between two writes left it
+    assert store.get_results([("spot", {"clip": "abc"}), ("spot-track", {"clip": "abc"})]) is None
+
+
+class Unstorable:
+    """json.dumps(default=str) stores anything with a str(); this one refuses."""
+
+    def __str__(self) -> str:
+        raise TypeError("not storable")

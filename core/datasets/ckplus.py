@@ -95,7 +95,7 @@ def read_facs_file(path: str | Path) -> dict[int, float]:
             code, intensity = (float(value) for value in line.split())
         except ValueError:
             raise DatasetError(
-                f"{path.name} line {line_number} reads '{line.strip()[:40]}'; a CK+ FACS file "
+                f"{path.name} line {line_number} is not two numbers; a CK+ FACS file "
                 "has two numbers per line, AU and intensity."
             ) from None
         if code.is_integer() and code > 0:
@@ -112,7 +112,7 @@ def read_emotion_file(path: str | Path) -> str:
     except ValueError:
         code = None
     if code is None or not code.is_integer() or int(code) not in CKPLUS_CODES:
-        raise DatasetError(f"{path.name} reads '{text[:40]}'; a CK+ Emotion file holds one code from 0 to 7.")
+        raise DatasetError(f"{path.name} does not hold an emotion code; a CK+ Emotion file holds one code from 0 to 7.")
     return CKPLUS_CODES[int(code)]
 
 

@@ -111,11 +111,8 @@ def _header_columns(header: list[str] | None, path: Path) -> tuple[int, int, int
         raise DatasetError(f"{path} is empty; the fer2013 format expects the header {','.join(HEADER)}.")
     names = [name.strip() for name in header]
     if not set(HEADER) <= set(names):
-        found = ",".join(names)
-        found = found if len(found) <= 80 else found[:77] + "..."
-        raise DatasetError(
-            f"{path} starts with the header '{found}'; the fer2013 format expects {','.join(HEADER)}."
-        )
+        # Never echo a file's contents: the folder may be any file the server can read.
+        raise DatasetError(f"{path} does not start with the header the fer2013 format expects ({','.join(HEADER)}).")
     return tuple(names.index(name) for name in HEADER)
 
 
@@ -127,7 +124,7 @@ def _csv_sample(
         raise DatasetError(f"{where} has {len(row)} field(s); expected {','.join(HEADER)}.")
     usage = row[usage_at].strip()
     if usage not in USAGE_SPLITS:
-        raise DatasetError(f"{where} has Usage '{usage[:40]}'; expected one of {', '.join(USAGE_SPLITS)}.")
+        raise DatasetError(f"{where} has an unknown Usage; expected one of {', '.join(USAGE_SPLITS)}.")
     label = _emotion_label(row[emotion_at], where)
     split = USAGE_SPLITS[usage]
     if wanted is not None and split != wanted:
@@ -148,7 +145,7 @@ def _emotion_label(text: str, where: str) -> str:
         return FER2013_INDEX[int(text)]
     except (ValueError, KeyError):
         raise DatasetError(
-            f"{where} has emotion '{text.strip()[:20]}'; expected an integer from 0 to 6 "
+            f"{where} has an emotion that is not a code; expected an integer from 0 to 6 "
             "(0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral)."
         ) from None
 

@@ -363,7 +363,7 @@ def _frame(cell: object, where: str) -> int | None:
     try:
         return int(float(text))
     except ValueError:
-        raise DatasetError(f"{where}: '{text}' is not a frame number.") from None
+        raise DatasetError(f"{where} is not a frame number.") from None
 
 
 def _coded_clip(row: list[object], columns: dict[str, int], dataset: str, where: str) -> CodedClip:

@@ -6,14 +6,17 @@ next time) or with the environment variable FER_DATASETS, for example
     FER_DATASETS="FER2013=fer2013:/data/fer2013;CK+=ckplus:/data/ckplus48"
 
 (`name=format:folder`, separated by `;`). The embedded generated faces are always there.
+
+What a browser user adds is read only under the roots the operator allows (`core.paths`);
+the environment's datasets are the operator's own and are not confined.
 """
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from core.datasets import FORMATS, Sample, read_dataset
 from core.errors import DatasetError
+from core.paths import confine
 from core.store import ResultStore
 
 EMBEDDED_NAME = "Generated faces (embedded)"
@@ -31,6 +34,10 @@ class DatasetEntry:
     origin: str = "saved"  # embedded, environment or saved: only saved ones can be removed
 
     def read(self) -> list[Sample]:
+        if self.origin == "saved":  # added from a browser: confined, even if saved before the rule
+            confine(self.root, "dataset folder", DatasetError)
+            if self.au_labels:
+                confine(self.au_labels, "AU labels file", DatasetError)
         return read_dataset(self.fmt, self.root, au_labels=self.au_labels)
 
 
@@ -71,7 +78,8 @@ def add_dataset(store: ResultStore, entry: DatasetEntry) -> int:
         raise DatasetError("Give the dataset a name.")
     if any(existing.name == name for existing in list_datasets(store)):
         raise DatasetError(f"A dataset called '{name}' already exists; choose another name.")
-    if entry.au_labels and not Path(entry.au_labels).expanduser().is_file():
+    confine(entry.root, "dataset folder", DatasetError)
+    if entry.au_labels and not confine(entry.au_labels, "AU labels file", DatasetError).is_file():
         raise DatasetError(f"The AU labels file {entry.au_labels} does not exist.")
     entry = DatasetEntry(name, entry.fmt, entry.root, entry.au_labels or None, origin="saved")
     samples = entry.read()

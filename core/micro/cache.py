@@ -15,10 +15,15 @@ perhaps in another session), and every file that is not a cached clip, such as t
 (`demo_clip_*.webm`, from core.micro.synthetic). The results store lives outside this folder.
 """
 
+import hashlib
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from core.media import sha256_file
 
 MAX_CACHED_CLIPS = 8
 MAX_CACHE_BYTES = 2_000_000_000  # four clips at the upload limit
@@ -73,3 +78,50 @@ def prune_clip_cache(
             removed.append(path)
         count, total = count - 1, total - size
     return removed
+
+
+class ClipCache:
+    """The folder of cached clips; it alone names their files.
+
+        cache = ClipCache(home_dir() / "cache")
+        path = cache.store_upload(data, ".mp4")    # written atomically, verified before reuse
+        target = cache.excerpt_path(sha256, first, last)
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256
+
+    def upload_path(self, sha256: str, suffix: str) -> Path:
+        return self.folder / "uploads" / f"{sha256[:16]}{suffix.lower()}"
+
+    def excerpt_path(self, sha256: str, first: int, last: int) -> Path:
+        return self.folder / f"excerpt_{sha256[:16]}_{first}_{last}.webm"
+
+    def annotated_path(self, sha256: str, model: str) -> Path:
+        return self.folder / f"annotated_{sha256[:16]}_{model}.webm"
+
+    def store_upload(self, data: bytes, suffix: str) -> Path:
+        """The upload's file under its checksum: reused only when its bytes check out, else written
+        through a temporary file and an atomic rename, so a crash never leaves a truncated clip."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.upload_path(sha256, suffix)
+        if path.is_file() and self._checksum(path) == sha256:
+            path.touch()  # used again: the cache keeps the most recently used clips
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f"{path.stem}.", suffix=".partial",
+                                             delete=False) as partial:  # fmt: skip
+                partial.write(data)
+                partial.flush()
+                os.fsync(partial.fileno())
+            os.replace(partial.name, path)
+        prune_clip_cache(self.folder, keep=[path])
+        return path
+
+    def _checksum(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._verified:
+            self._verified[key] = sha256_file(path)
+        return self._verified[key]

@@ -412,8 +412,9 @@ def spot_video(
 def _spot_video(
     path: Path, model: str | None, progress: Progress, store: ResultStore | None, analyzer
 ) -> SpotResult:
+    from core.media import sha256_file
     from core.micro.video import extract_features
-    from core.models.zoo import load_model, model_card, sha256_file
+    from core.models.zoo import load_model, model_card
 
     info = probe_video(path)  # refuses a bad clip before anything is loaded
     model = resolve_spotter(model)
@@ -428,11 +429,10 @@ def _spot_video(
     sha = sha256_file(path)
     store = store or ResultStore()
     key = spot_key(sha, model, lstm_card["sha256"] if lstm_card else "", feature_card["sha256"])
-    stored = store.get_result("spot", key)
+    stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
     if stored is not None:
-        blob = store.get_result("spot-track", key)
         progress(1.0, "found in the results store")
-        return SpotResult.from_json(stored, _unpack(blob) if blob else None)
+        return SpotResult.from_json(stored[0], _unpack(stored[1]))
 
     video = _last_video.get((sha, feature_card["sha256"]))
     if video is None:
@@ -470,8 +470,7 @@ def _spot_video(
         other_faces=video.other_faces,
         track={"found": video.found, "eyes": video.eyes, "boxes": video.boxes, "landmarks": video.landmarks},
     )  # fmt: skip
-    store.put_result("spot", key, result.to_json())
-    store.put_result("spot-track", key, _pack(result.track))
+    store.put_results([("spot", key, result.to_json()), ("spot-track", key, _pack(result.track))])
     progress(1.0, f"{len(intervals)} intervals")
     return result
 

@@ -508,7 +508,7 @@ def playable_video(path: str | Path, cache: Path, progress: Progress = no_progre
     path = Path(path)
     if path.suffix.lower() in BROWSER_CONTAINERS and _fourcc(path) in BROWSER_FOURCCS:
         return path
-    from core.models.zoo import sha256_file
+    from core.media import sha256_file
 
     target = cache / f"play_{sha256_file(path)[:16]}.webm"
     if not target.is_file():

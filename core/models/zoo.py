@@ -5,7 +5,6 @@ read with safetensors (or `torch.load(weights_only=True)` for a user's .pt file)
 unpickled.
 """
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.errors import InputError
+from core.media import sha256_file
 from core.models.architectures import ARCHITECTURES
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
@@ -56,14 +56,6 @@ def model_card(name: str, directory: Path | None = None) -> dict:
         known = ", ".join(cards) or "none yet"
         raise ModelError(f"There is no model called '{name}'; the shipped models are: {known}.")
     return cards[name]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_model(architecture: str, **arch_args) -> nn.Module:
