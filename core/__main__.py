@@ -60,13 +60,17 @@ def _train(args: argparse.Namespace) -> dict:
     from core.models.training import TrainConfig
     from core.progress import tqdm_progress
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         optimizer=args.optimizer, balance=not args.no_balance,
+                         label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)  # fmt: skip
     command = "python -m core " + " ".join(sys.argv[1:])
+    checkpoints = args.checkpoint or Path.home() / ".fer-dashboard" / "checkpoints" / args.name
     with tqdm_progress(f"training {args.name}") as progress:
         card = train_model(
             args.name, args.arch, args.format, args.root, config, train_split=args.train_split,
-            val_split=args.val_split, cv=args.cv, width=args.width, init=args.init,
-            au_labels=args.au_labels, command=command, progress=progress, checkpoint=args.checkpoint,
+            test_split=args.test_split, holdout=args.holdout, cv=args.cv, width=args.width, init=args.init,
+            au_labels=args.au_labels, command=command, progress=progress, checkpoints=checkpoints,
+            resume=args.resume,
         )  # fmt: skip
     summary = {key: card[key] for key in ("name", "file", "sha256", "classes")}
     if "metrics" in card:
@@ -93,10 +97,11 @@ def _evaluate(args: argparse.Namespace) -> dict:
     # Only the classes the model knows can be scored; the others are counted and reported.
     kept = [i for i, s in enumerate(samples) if s.label in classes]
     y_true = [classes.index(samples[i].label) for i in kept]
-    y_pred = predict_logits(model, crops[kept]).argmax(1).numpy()
+    y_pred = predict_logits(model, crops[kept], flip=args.flip).argmax(1).numpy()
     groups = unit_ids([samples[i] for i in kept])
     result = evaluate_predictions(y_true, y_pred, classes, groups=groups)
     result["model"], result["skipped_unknown_class"] = args.model, len(samples) - len(kept)
+    result["flip_averaged"] = args.flip
     return result
 
 
@@ -115,15 +120,17 @@ def _model_crops(paths: list[Path], aligned: bool) -> list:
 
 def _predict(args: argparse.Namespace) -> dict:
     from core.models import load_model
-    from core.models.summary import predict_expression
+    from core.models.summary import predict_expression, probability_note, temperature
 
     model = load_model(args.model)
     rows = []
     for path, crop in zip(args.images, _model_crops(args.images, args.aligned), strict=True):
-        ranked = sorted(predict_expression(model, crop).items(), key=lambda p: -p[1])
+        ranked = sorted(predict_expression(model, crop, flip=args.flip).items(), key=lambda p: -p[1])
         rows.append({"image": str(path), "label": ranked[0][0],
                      "probabilities": {c: round(p, 4) for c, p in ranked}})  # fmt: skip
-    return {"model": args.model, "predictions": rows}
+    return {"model": args.model, "calibrated": temperature(model) is not None, "temperature": temperature(model),
+            "flip_averaged": args.flip, "probabilities_are": probability_note(model, args.flip),
+            "predictions": rows}  # fmt: skip
 
 
 def _deconv(args: argparse.Namespace) -> dict:
@@ -357,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", type=Path, nargs="+")
     predict.add_argument("--model", default=DEFAULT_MODEL)
     predict.add_argument("--aligned", action="store_true", help="the images are already aligned crops")
+    predict.add_argument("--flip", action="store_true", help="average each face with its mirror image")
     predict.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
     predict.set_defaults(run=_predict)
 
@@ -380,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--root", type=Path, required=True)
     evaluate.add_argument("--split", help="train, test or private (FER2013)")
     evaluate.add_argument("--au-labels", type=Path)
+    evaluate.add_argument("--flip", action="store_true", help="average each face with its mirror image")
     evaluate.add_argument("--json", action="store_true", help="JSON on stdout (the default)")
     evaluate.set_defaults(run=_evaluate)
 
@@ -400,22 +409,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = verbs.add_parser("train", help="train a model and write its weights and model card")
     train.add_argument("--name", required=True, help="model name, e.g. fan2019-fer2013")
-    train.add_argument("--arch", required=True, choices=["fan2019", "breuer2017"])
+    train.add_argument("--arch", required=True, help="fan2019 or breuer2017")
     train.add_argument("--format", required=True)
     train.add_argument("--root", type=Path, help="the dataset folder (not needed for generated)")
     train.add_argument("--train-split", help="the split to fit on (FER2013: train)")
-    train.add_argument("--val-split", help="the split that selects the best epoch (FER2013: test)")
+    train.add_argument("--test-split", help="the split scored once at the end, never used to choose (FER2013: test)")
+    train.add_argument("--holdout", type=float, default=0.1,
+                       help="share of the training faces held out to pick the epoch and fit the temperature")  # fmt: skip
     train.add_argument("--cv", type=int, default=0, help="subject-independent k-fold CV first (CK+: 10)")
     train.add_argument("--init", help="fine-tune from this shipped model")
     train.add_argument("--au-labels", type=Path)
     train.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--lr", type=float, default=3e-3, help="the peak learning rate of the one-cycle schedule")
+    train.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--label-smoothing", type=float, default=0.1)
+    train.add_argument("--no-balance", action="store_true", help="no class weights in the loss")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
-        "--checkpoint", type=Path, help="save the training state here each epoch; resume from it"
-    )
+        "--checkpoint", type=Path,
+        help="folder for the training state, saved each epoch (default ~/.fer-dashboard/checkpoints/NAME)",
+    )  # fmt: skip
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint folder's last epoch")
     train.set_defaults(run=_train)
     transfer = verbs.add_parser(
         "transfer", help="a model tested on another dataset as it is; fine-tuning curves, AU probes, shift"

@@ -83,7 +83,7 @@ class BreuerNet(FERNet):
         ("conv1a", 64, 3), ("conv1b", 64, 3), "pool",
         ("conv2a", 128, 3), ("conv2b", 128, 3), "pool",
         ("conv3a", 256, 3), ("conv3b", 256, 3), "pool",
-        ("conv4a", 512, 3), "pool",
+        ("conv4a", 512, 3), ("conv4b", 512, 3), "pool",
     )  # fmt: skip
     HIDDEN = 512
 

@@ -90,14 +90,32 @@ def model_classes(model: nn.Module) -> list[str]:
     return [f"class {i}" for i in range(model.num_classes)]
 
 
-def predict_expression(model: nn.Module, crop: np.ndarray) -> dict[str, float]:
-    """Class -> softmax probability for one aligned uint8 gray crop (48, 48), in the card's order."""
+def temperature(model: nn.Module) -> float | None:
+    """The calibration temperature from the model card (temperature scaling), or None: uncalibrated."""
+    return ((getattr(model, "card", None) or {}).get("calibration") or {}).get("temperature")
+
+
+def probability_note(model: nn.Module, flip: bool = False) -> str:
+    """What the probabilities shown for this model are, in one phrase for captions."""
+    t = temperature(model)
+    note = (f"calibrated by temperature scaling (T = {t:.2f}, fitted on faces the model did not train on)"
+            if t else "uncalibrated softmax (this model's card has no calibration)")  # fmt: skip
+    return note + ("; the face and its mirror image averaged" if flip else "")
+
+
+def predict_expression(model: nn.Module, crop: np.ndarray, flip: bool = False) -> dict[str, float]:
+    """Class -> calibrated probability for one aligned uint8 gray crop (48, 48), in the card's order.
+
+    Probabilities are softmax(logits / T) with the card's temperature T (1 when it has none);
+    `flip` averages the logits of the crop and its mirror image first.
+    """
     crop = np.asarray(crop)
     if crop.shape != (INPUT_SIZE, INPUT_SIZE) or crop.dtype != np.uint8:
         raise InputError(
             f"The model takes a {INPUT_SIZE}x{INPUT_SIZE} grayscale uint8 crop, not {crop.dtype} {crop.shape}."
         )
-    probabilities = predict_logits(model, crop[None]).softmax(1)[0].tolist()
+    logits = predict_logits(model, crop[None], flip=flip)
+    probabilities = (logits / (temperature(model) or 1.0)).softmax(1)[0].tolist()
     return dict(zip(model_classes(model), probabilities, strict=True))
 
 
