@@ -59,6 +59,37 @@ def confusion_chart(
     )
 
 
+def reliability_chart(calibration: dict, title: str) -> alt.LayerChart:
+    """Accuracy against confidence per confidence bin, before and after temperature scaling.
+
+    `calibration`: a card's calibration report (reliability_before/after: bins with low, high,
+    n, confidence, accuracy). On the diagonal, a model is right as often as it says it is.
+    """
+    rows = [
+        {**b, "probabilities": stage}
+        for stage, key in (("as trained (T = 1)", "reliability_before"),
+                           (f"calibrated (T = {calibration['temperature']:.2f})", "reliability_after"))
+        for b in calibration.get(key, [])
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["low", "high", "n", "confidence", "accuracy", "probabilities"])
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0]})).mark_line(color="gray", strokeDash=[4, 4]).encode(
+        x="x:Q", y="x:Q"
+    )
+    points = (
+        alt.Chart(table)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("confidence:Q", title="Confidence (mean top probability in the bin)", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("accuracy:Q", title="Accuracy in the bin", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("probabilities:N", title="Probabilities"),
+            size=alt.Size("n:Q", title="Faces in the bin", legend=None),
+            tooltip=["probabilities", alt.Tooltip("low:Q", format=".2f"), alt.Tooltip("high:Q", format=".2f"), "n",
+                     alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")],
+        )
+    )  # fmt: skip
+    return (diagonal + points).properties(title=title, width=360, height=300)
+
+
 def training_curves_chart(history: list[dict]) -> alt.HConcatChart:
     """Loss and accuracy per epoch, training against validation, side by side."""
     rows = []

@@ -23,7 +23,7 @@ from core.explain.figures import (
 )
 from core.faces import draw_faces, draw_landmarks, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
-from core.models.summary import model_classes, predict_expression
+from core.models.summary import model_classes, predict_expression, probability_note
 from dashboard.charts import probabilities_chart, region_share_chart
 from dashboard.export import download_chart, download_image, download_table
 from dashboard.widgets import (
@@ -296,8 +296,9 @@ if picked is not None:
     chart = probabilities_chart(probabilities, f"Expression probabilities: {model_name}")
     st.altair_chart(chart, width="stretch")
     st.caption(
-        "The network's softmax output for this crop: how sure the model is, not a measured emotion. "
-        "The Models page says how accurate it is."
+        f"The network's probabilities for this crop, {probability_note(model)}: how sure the model is, not a "
+        "measured emotion. One forward pass of the crop shown, the pass every view below explains. The Models "
+        "page says how accurate and how well calibrated it is."
     )
     download_chart(chart, f"probabilities-{model_name}", key="probabilities")
 

@@ -1,5 +1,7 @@
 """Models: each shipped model's card, how well it does, how it trained, and its layers."""
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
@@ -11,12 +13,13 @@ from core.models.summary import (
     describe_architecture,
     headline_metrics,
     layer_table,
+    reference_points,
     units_note,
     with_ci,
 )
 from core.models.zoo import load_checkpoint, read_manifest
 from core.paths import confine
-from dashboard.charts import confusion_chart, training_curves_chart
+from dashboard.charts import confusion_chart, reliability_chart, training_curves_chart
 from dashboard.export import download_chart, download_table
 from dashboard.widgets import pick_model, show_error
 
@@ -71,11 +74,19 @@ def show_metrics(card: dict, name: str) -> None:
         show_spotting(metrics, name)
         return
     right.metric("Faces (n)", f"{n:,}" if units in (None, n) else f"{n:,} ({units:,} sequences)")
+    if metrics.get("flip_averaged"):
+        flip = metrics["flip_averaged"]
+        st.caption(
+            "These are single forward passes, as every explanation view shows them. With flip averaging (each face "
+            f"and its mirror image, `--flip`): accuracy {with_ci(flip['accuracy'], flip['ci_low'], flip['ci_high'])}."
+        )
     st.caption(
         f"Measured on {source}. {units_note(metrics, card.get('training', {}).get('format'))} "
         "Macro-F1 weighs every expression equally, so a model that ignores a rare class scores low."
     )
+    show_references(card, name)
     show_cv(card.get("cv"), name)
+    show_calibration(card.get("calibration"), name)
     if metrics.get("per_class"):
         st.markdown("**Per expression**")
         rows = [{"expression": c, **scores} for c, scores in metrics["per_class"].items()]
@@ -86,6 +97,33 @@ def show_metrics(card: dict, name: str) -> None:
         st.altair_chart(chart, width="content")  # stretched, the cells would lose their square shape
         st.caption("Rows: the true expression; columns: the model's answer. Colour: share of the row.")
         download_chart(chart, f"{name}-confusion", key="confusion")
+
+
+def show_references(card: dict, name: str) -> None:
+    points = reference_points(card)
+    if not points:
+        return
+    st.markdown("**To judge the score by**")
+    show_table([asdict(p) for p in points], f"{name}-reference-points", key="references")
+
+
+def show_calibration(calibration: dict | None, name: str) -> None:
+    if not calibration or "ece_before" not in calibration:
+        return
+    st.markdown("**Are its probabilities honest?**")
+    left, right = st.columns([1, 2])
+    left.metric("Expected calibration error", f"{100 * calibration['ece_after']:.1f}%",
+                delta=f"{100 * (calibration['ece_after'] - calibration['ece_before']):+.1f} points", delta_color="inverse")  # fmt: skip
+    left.caption(
+        f"Before temperature scaling {100 * calibration['ece_before']:.1f}%, after {100 * calibration['ece_after']:.1f}%, "
+        f"on {calibration['n']:,} faces of {calibration['split']}; the temperature (T = {calibration['temperature']:.2f}) "
+        f"was fitted on {calibration.get('fitted_on', 'faces the model did not train on')}. Every probability the "
+        "dashboard and `predict` show is the calibrated one."
+    )
+    chart = reliability_chart(calibration, f"Reliability: {name}")
+    with right:
+        st.altair_chart(chart)
+        download_chart(chart, f"{name}-reliability", key="reliability")
 
 
 def show_spotting(metrics: dict, name: str) -> None:

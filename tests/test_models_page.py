@@ -149,8 +149,42 @@ def test_a_cards_notes_are_shown_beside_its_metrics(tiny_zoo, tmp_path, monkeypa
     folder = tmp_path / "weights"
     shutil.copytree(tiny_zoo, folder)
     card = read_manifest(folder)["fan2019-tiny"]
-    write_card({**card, "notes": "Trained on blurred faces only."}, folder)
+    write_card({**card, "notes": "Scored on a split chosen for this test."}, folder)
     monkeypatch.setenv("FER_WEIGHTS_DIR", str(folder))
     app = run_page("models", model="fan2019-tiny")
     assert not app.exception
-    assert any("Trained on blurred faces only." in w.value for w in app.warning)
+    assert any("Scored on a split chosen for this test." in w.value for w in app.warning)
+
+
+def test_a_score_comes_with_its_reference_points_and_its_calibration(tiny_zoo, tmp_path, monkeypatch):
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from core.models.calibration import calibration_report
+    from core.models.zoo import read_manifest, write_card
+
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_zoo, folder)
+    card = read_manifest(folder)["fan2019-tiny"]
+    supports = [10, 2, 10, 50, 12, 8, 8]
+    per_class = {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": n} for c, n in zip(card["classes"], supports)}
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 500)
+    logits = torch.tensor(rng.normal(size=(500, 7)) + 3 * np.eye(7)[labels], dtype=torch.float32) * 3
+    calibration = calibration_report(logits, labels, 3.0, "test")
+    card = {**card, "training": {**card["training"], "format": "fer2013"},
+            "metrics": {**card["metrics"], "per_class": per_class}, "calibration": calibration}  # fmt: skip
+    write_card(card, folder)
+    monkeypatch.setenv("FER_WEIGHTS_DIR", str(folder))
+    app = run_page("models", model="fan2019-tiny")
+    assert not app.exception
+    references = next(f.value for f in app.dataframe if "accuracy" in f.value.columns and "note" in f.value.columns)
+    points = dict(zip(references["name"], references["accuracy"]))
+    assert points["chance"] == "14.3%" and points["majority class"] == "50.0%"
+    assert points["the `fer` package (mini-Xception)"] == "65.3%"
+    assert points["single networks, state of the art"] == "73-76%"
+    assert "Reliability: fan2019-tiny" in chart_titles(app)
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["Expected calibration error"] == f"{100 * calibration['ece_after']:.1f}%"

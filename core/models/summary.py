@@ -7,6 +7,7 @@ Pages and the CLI both read models through these functions, so they show the sam
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +37,46 @@ ARCHITECTURE_NOTES = {
         "to spot and recognise micro-expressions in video (CASME II)."
     ),
 }
+
+
+@dataclass(frozen=True)
+class ReferencePoint:
+    """A score to judge a model's score by."""
+
+    name: str
+    accuracy: str  # "65.3%" or a range "73-76%"
+    note: str
+
+
+# Published or measured points for the datasets the shipped models are scored on.
+DATASET_REFERENCES = {
+    "fer2013": [
+        ReferencePoint("the `fer` package (mini-Xception)", "65.3%",
+                       "its shipped TFLite model and preprocessing, measured on the same 3,589 PublicTest faces"),
+        ReferencePoint("single networks, state of the art", "73-76%",
+                       "published single CNNs on FER2013's test split (no ensembles, no extra data)"),
+    ],
+    "ckplus": [
+        ReferencePoint("single networks, state of the art", "98-100%",
+                       "published CK+ scores, under varying protocols (frames, folds, subject independence)"),
+    ],
+}  # fmt: skip
+
+
+def reference_points(card: dict) -> list[ReferencePoint]:
+    """Chance, the majority class and the dataset's published points, beside a card's headline score."""
+    headline = headline_metrics(card)
+    if headline is None or not headline[0].get("per_class"):
+        return []
+    per_class = headline[0]["per_class"]
+    supports = [scores["support"] for scores in per_class.values()]
+    majority = max(per_class, key=lambda c: per_class[c]["support"])
+    points = [
+        ReferencePoint("chance", f"{100 / len(per_class):.1f}%", f"guessing among {len(per_class)} expressions"),
+        ReferencePoint("majority class", f"{100 * max(supports) / max(sum(supports), 1):.1f}%",
+                       f"always answering '{majority}'"),
+    ]  # fmt: skip
+    return points + DATASET_REFERENCES.get(card.get("training", {}).get("format", ""), [])
 
 
 def describe_architecture(architecture: str) -> str:
