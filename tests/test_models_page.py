@@ -169,7 +169,7 @@ def test_a_score_comes_with_its_reference_points_and_its_calibration(tiny_zoo, t
     shutil.copytree(tiny_zoo, folder)
     card = read_manifest(folder)["fan2019-tiny"]
     supports = [10, 2, 10, 50, 12, 8, 8]
-    per_class = {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": n} for c, n in zip(card["classes"], supports)}
+    per_class = {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": n} for c, n in zip(card["classes"], supports, strict=True)}
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 7, 500)
     logits = torch.tensor(rng.normal(size=(500, 7)) + 3 * np.eye(7)[labels], dtype=torch.float32) * 3
@@ -181,7 +181,7 @@ def test_a_score_comes_with_its_reference_points_and_its_calibration(tiny_zoo, t
     app = run_page("models", model="fan2019-tiny")
     assert not app.exception
     references = next(f.value for f in app.dataframe if "accuracy" in f.value.columns and "note" in f.value.columns)
-    points = dict(zip(references["name"], references["accuracy"]))
+    points = dict(zip(references["name"], references["accuracy"], strict=True))
     assert points["chance"] == "14.3%" and points["majority class"] == "50.0%"
     assert points["the `fer` package (mini-Xception)"] == "65.3%"
     assert points["single networks, state of the art"] == "73-76%"
