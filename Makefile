@@ -14,10 +14,12 @@ run: $(VENV)/installed-app
 
 test: $(VENV)/installed-test chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -rs
 
 lint: $(VENV)/installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 format: $(VENV)/installed-test

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.micro.labels import CASME2_CLASSES, casme2_class_from_aus
+from core.labels.micro import CASME2_CLASSES, casme2_class_from_aus
 from core.micro.lstm import (
     LABEL_SETS,
     NONE,

@@ -2,6 +2,6 @@
 tie AUs to feature maps (`core.au.ranking`, statistics in `core.au.stats`, regions against
 deconvolutions and attributions in `core.au.spatial`)."""
 
-from core.au.catalogue import CATALOGUE, ActionUnit, AUCode, describe, parse_au_codes, parse_au_detail
+from core.labels.facs import CATALOGUE, ActionUnit, AUCode, describe, parse_au_codes, parse_au_detail
 
 __all__ = ["CATALOGUE", "AUCode", "ActionUnit", "describe", "parse_au_codes", "parse_au_detail"]

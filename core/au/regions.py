@@ -12,7 +12,7 @@ lip and chin, which MediaPipe does not group, mesh points picked by where they f
 the mean generated face (listed below, mirrored between sides).
 
 Regions and the AUs drawn there (the catalogue's `region` field; see
-core.au.catalogue for every AU):
+core.labels.facs for every AU):
   brows        AU1, 2, 4 (both brows and the glabella between them)
   eyelids      AU5, 7, 41-46 and the eye positions 61-64 (AU6's crow's feet show at the
                eye corners too, but AU6 maps to the cheeks it raises)
@@ -31,8 +31,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from core.au.catalogue import CATALOGUE
 from core.faces import LEFT_EYE_CONTOUR, N_LANDMARKS, RIGHT_EYE_CONTOUR
+from core.labels.facs import CATALOGUE
 
 # ---- mesh point groups -------------------------------------------------------------
 # MediaPipe's FACEMESH_* connection sets, flattened to their points (mediapipe 0.10.21).

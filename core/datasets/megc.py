@@ -3,7 +3,7 @@
 The coding sheets are read as their owners ship them (xlsx, or a csv export of it): the
 header row is found wherever it is (SAMM's sheet has 13 rows of notes above it), columns
 are matched by name ("OnsetFrame" or "Onset Frame"), AU cells are parsed with
-core.au.catalogue.parse_au_codes ("R12+L14", "4+7(?)", "(R6 or R12)+R15"), and an apex
+core.labels.facs.parse_au_codes ("R12+L14", "4+7(?)", "(R6 or R12)+R15"), and an apex
 written "/" (one CASME II clip) is None.
 
     clips = read_coding_sheet("CASME2-coding-20190701.xlsx", "casme2")   # 255 CodedClip
@@ -22,7 +22,7 @@ has "s01_ne_01"; clips are keyed by the composite's spelling.
 (`smic/HS_long/SMIC_HS_E/s20/s20_ne_01/image17581039.jpg`). Onset, apex, offset and AUs
 come from the CASME II, SAMM and SMIC sheets where they are found beside the composite
 (or in its `Onset_Apex_Files/` folder). Each sample's `emotion` is its own dataset's word
-("repression", "anger", or SMIC's "negative"); core.micro.labels.to_megc gives the class.
+("repression", "anger", or SMIC's "negative"); core.labels.micro.to_megc gives the class.
 """
 
 import csv
@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from core.au.catalogue import parse_au_codes
 from core.datasets.folder import image_files
 from core.datasets.sample import Sample
 from core.errors import DatasetError
 from core.labels import canonical_label
+from core.labels.facs import parse_au_codes
+from core.labels.micro import MEGC_CLASSES, normalize_emotion, to_megc
 from core.media import load_image
-from core.micro.labels import MEGC_CLASSES, normalize_emotion, to_megc
 
 COMPOSITE_NAME = "combined_3class_gt.csv"
 COMPOSITE_DATASETS = ("casme2", "samm", "smic")

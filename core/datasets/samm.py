@@ -6,7 +6,7 @@ MICRO_ONLY sheet: 13 rows of notes, then Subject, Filename, Inducement Code, Ons
 Apex Frame, Offset Frame, Duration, Micro, Action Units, Estimated Emotion, Objective
 Classes, Notes), or its csv export. AU cells carry SAMM's own marks: sides (L12, R6),
 intensities (12A, 4A/B), asymmetry (A12), "or" alternatives ("(R6 or R12)+R15") and
-ref(...) for AUs noted but not scored; all are kept in `aus` (core.au.catalogue). `root`
+ref(...) for AUs noted but not scored; all are kept in `aus` (core.labels.facs). `root`
 may be the SAMM folder or its parent. One Sample per clip, the image its apex frame;
 `emotion` is the sheet's (anger, contempt, disgust, fear, happiness, sadness, surprise,
 other) and `label` its canonical label (angry, ..., None for other). No official split.

@@ -11,7 +11,8 @@ deconvnet are exact only for one nn.ReLU module per activation, nothing in place
 from core.explain.activations import activations, feature_layers, strongest
 from core.explain.attributions import METHODS, Attribution, explain
 from core.explain.deconv import deconvolve, deconvolve_top_k, receptive_field
-from core.explain.safety import UnsafeModelError, check_attribution_safe, model_lock
+from core.explain.safety import UnsafeModelError, check_attribution_safe
+from core.models.lock import model_lock
 
 __all__ = [
     "METHODS", "Attribution", "UnsafeModelError", "activations", "check_attribution_safe",

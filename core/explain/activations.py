@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core.errors import InputError
-from core.explain.safety import model_lock
+from core.models.lock import model_lock
 
 FEATURE_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d)
 

@@ -43,8 +43,9 @@ from core.errors import DatasetError, InputError
 from core.explain.activations import activations, feature_layers
 from core.explain.deconv import _deconv_module, _refuse_batch_norm, receptive_field
 from core.explain.figures import GRID_BACKGROUND, draw_box, enlarge, normalize_deconvolution
-from core.explain.safety import check_attribution_safe, gradients_on, model_lock
+from core.explain.safety import check_attribution_safe, gradients_on
 from core.models.inputs import crops_from_samples, to_tensor
+from core.models.lock import model_lock
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 

@@ -41,8 +41,9 @@ from torch import nn
 
 from core.errors import InputError
 from core.explain.activations import check_image_batch
-from core.explain.safety import check_attribution_safe, gradients_on, model_lock
+from core.explain.safety import check_attribution_safe, gradients_on
 from core.models.inputs import INPUT_MEAN, INPUT_STD, to_tensor
+from core.models.lock import model_lock
 
 # Baselines in the model's normalised input space: a black face, or the mid gray that
 # inputs are centred on (pixel value INPUT_MEAN * 255: the "mean" of the normalisation).

@@ -39,7 +39,8 @@ from torch.nn.modules.utils import _pair
 
 from core.errors import InputError
 from core.explain.activations import activations, check_image_batch, feature_layers, strongest
-from core.explain.safety import check_attribution_safe, gradients_on, model_lock
+from core.explain.safety import check_attribution_safe, gradients_on
+from core.models.lock import model_lock
 
 DECONV_TYPES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
 # Modules that do not move pixels: the receptive field passes through them unchanged.

@@ -25,7 +25,6 @@ The verdict is cached per model object (a model that passed is not traced again)
 model changed after it passed is not re-checked.
 """
 
-import threading
 import weakref
 from collections import Counter
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from core.errors import InputError
+from core.models.lock import model_lock
 
 INPUT_SIZE = 48
 RELU_NAMES = {"relu", "relu_"}
@@ -45,25 +45,10 @@ INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloor
                    "__imod__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__"}  # fmt: skip
 
 _verdicts: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
-_locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
 
 
 class UnsafeModelError(InputError):
     """A model whose attributions would be silently wrong; the message says where and why."""
-
-
-@contextmanager
-def model_lock(model: nn.Module) -> Iterator[None]:
-    """Hold the model's own lock while hooks are on it.
-
-    Streamlit shares one cached model between sessions (threads); hooks registered by one
-    session fire in another's forward pass, so hooked work on one model must not overlap.
-    """
-    with _locks_guard:
-        lock = _locks.setdefault(model, threading.RLock())
-    with lock:
-        yield
 
 
 @contextmanager

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.micro.labels import CASME2_CLASSES, MEGC_CLASSES, casme2_class_from_aus
+from core.labels.micro import CASME2_CLASSES, MEGC_CLASSES, casme2_class_from_aus
 from core.micro.metrics import SpottingMatch, evaluate_loso, match_intervals, recognition_scores
 from core.micro.spotting import MotionSignals
 from core.micro.video import REGIONS, FaceVideo
@@ -466,7 +466,7 @@ def _notes(metrics: dict) -> str:
 _LABEL_RULES = {
     "megc": "each synthetic event's MEGC class (core.micro.synthetic.LABEL_AUS: positive AU12 or AU6+12; "
     "negative AU4, AU9, AU14 or AU15; surprise AU1+2 or AU1+2+5+26)",
-    "casme2": "each synthetic event's CASME II class from its AUs (core.micro.labels.casme2_class_from_aus): "
+    "casme2": "each synthetic event's CASME II class from its AUs (core.labels.micro.casme2_class_from_aus): "
     "happiness AU12, AU6+12; disgust AU9; repression AU14, AU15; surprise AU1+2, AU1+2+5+26; others "
     "AU4 (a frown alone is not one emotion in CASME II's rules). No synthetic event moves AU10, AU7 or AU17.",
 }

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError, MediaError
-from core.micro.labels import MEGC_CLASSES
+from core.labels.micro import MEGC_CLASSES
 from core.progress import Progress, no_progress
 
 MICRO_MAX_S = 0.5  # the longest micro-expression: longer events are macro-expressions

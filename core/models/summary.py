@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from core.errors import InputError
-from core.explain.safety import model_lock
 from core.models.inputs import INPUT_SIZE
+from core.models.lock import model_lock
 from core.models.training import predict_logits
 
 # What each architecture is after, in words for psychologists; keyed like ARCHITECTURES.

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InputError
-from core.explain.safety import model_lock
 from core.models.inputs import to_tensor
+from core.models.lock import model_lock
 from core.progress import Progress, no_progress
 
 

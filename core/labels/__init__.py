@@ -1,4 +1,7 @@
-"""The canonical expression labels and how each dataset's own names map onto them.
+"""The vocabularies every layer shares: expression labels (here), FACS Action Units
+(`core.labels.facs`) and micro-expression classes (`core.labels.micro`).
+
+The canonical expression labels and how each dataset's own names map onto them:
 
 FER2013 has `neutral` and no `contempt`; CK+ has `contempt` and (in CK+48) no `neutral`.
 Every reader turns its dataset's names into these, so models and tables can be compared.
