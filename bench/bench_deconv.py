@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from core.explain import deconvolve  # noqa: E402
 from core.models.architectures import BreuerNet, FanNet  # noqa: E402
+from core.models.layers import conv_layers  # noqa: E402
 
 BUDGET_MS = 50.0
 
@@ -55,7 +56,7 @@ def main() -> None:
     for label, model in (("FanNet", FanNet()), ("BreuerNet(width=0.5)", BreuerNet(width=0.5))):
         model.eval()
         print(f"\n{label}")
-        for layer in model.conv_layers():
+        for layer in conv_layers(model):
             ms = time_layer(model, x, layer, args.repeats)
             slowest = max(slowest, ms)
             print(f"  {layer:<16} {ms:7.1f} ms")

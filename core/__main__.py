@@ -138,10 +138,10 @@ def _deconv(args: argparse.Namespace) -> dict:
     from PIL import Image
 
     from core.explain import deconvolve_top_k, receptive_field
-    from core.explain.atlas import resolve_layers
     from core.explain.figures import enlarge, normalize_deconvolution
     from core.models import load_model
     from core.models.inputs import to_tensor
+    from core.models.layers import resolve_layers
 
     if args.out.suffix.lower() not in (".png", ".npy"):
         raise InputError(
@@ -167,8 +167,9 @@ def _deconv(args: argparse.Namespace) -> dict:
 
 def _atlas(args: argparse.Namespace) -> dict:
     from core.datasets import read_dataset
-    from core.explain.atlas import atlas_for_samples, resolve_layers, write_atlas
+    from core.explain.atlas import atlas_for_samples, write_atlas
     from core.models import load_model
+    from core.models.layers import resolve_layers
     from core.progress import tqdm_progress
 
     if args.top < 1:
@@ -284,8 +285,8 @@ def _au_table(args: argparse.Namespace) -> dict:
 
     from core.au.ranking import AUTableParams, au_table_for_samples, write_table
     from core.datasets import read_dataset
-    from core.explain.atlas import resolve_layers
     from core.models import load_model
+    from core.models.layers import resolve_layers
     from core.progress import tqdm_progress
 
     if args.out.suffix.lower() != ".csv":

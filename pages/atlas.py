@@ -3,11 +3,10 @@ most, with their deconvolutions and receptive-field patches (Zeiler & Fergus 201
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from core.errors import InputError
 from core.explain.atlas import Atlas, atlas_for_dataset, filter_sheet, layer_overview
-from core.explain.figures import conv_layer_labels
+from core.models.layers import layer_labels
 from core.store import home_dir
 from dashboard.export import download_image, download_table
 from dashboard.widgets import pick_dataset, pick_model, query_choice, query_int, result_store, show_error
@@ -21,11 +20,6 @@ def atlas_slot(model_id: str, dataset: str, fmt: str, root: str | None, top: int
     """A holder per (model, dataset, top, store): the atlas is put in it once, outside this
     function, so the progress bar is never recorded for cache replay."""
     return {}
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def layer_labels(_model: torch.nn.Module, model_id: str) -> dict[str, str]:
-    return conv_layer_labels(_model)
 
 
 def load_atlas(model, model_id: str, entry, top: int) -> tuple[Atlas, bool]:
@@ -177,7 +171,7 @@ st.query_params["built"] = "1"
 
 try:
     atlas, built_now = load_atlas(model, model_id, entry, top)
-    labels = layer_labels(model, model_id)
+    labels = layer_labels(model)
     how = "built now and saved in the results store" if built_now else "read from the results store"
     st.caption(
         f"Atlas of {model_name} over the {atlas.n_faces:,} faces of '{entry.name}', top {atlas.top} per filter, "

@@ -9,10 +9,18 @@ from core.au import describe
 from core.au.ranking import AUTable, au_table_for_samples, faces_for_cell, find_au_table
 from core.au.spatial import cell_sheet, parse_au_label
 from core.errors import InputError
-from core.explain.figures import conv_layer_labels
+from core.models.layers import layer_labels
 from dashboard.charts import au_heatmap_chart, au_ranking_chart
 from dashboard.export import download_chart, download_image, download_table
-from dashboard.widgets import pick_dataset, pick_model, query_choice, query_int, result_store, show_error
+from dashboard.widgets import (
+    pick_dataset,
+    pick_layer,
+    pick_model,
+    query_choice,
+    query_int,
+    result_store,
+    show_error,
+)
 
 METHODS = {"distance": "Distance (Cohen's d, after Fan et al. 2019)",
            "correlation": "Correlation (point-biserial r, after Breuer & Kimmel 2017)"}  # fmt: skip
@@ -103,15 +111,6 @@ def counts_section(table: AUTable) -> None:
             f"{table.meta.get('params', {}).get('min_present', 5)} units on either side are not tested."
         )
         download_table(counts, "au-counts", key="au-counts")
-
-
-def pick_layer(layers: list[str], labels: dict[str, str]) -> str:
-    layer = st.selectbox(
-        "Layer", layers, index=query_choice("layer", layers, layers[-1]), key="au-layer",
-        format_func=lambda name: labels.get(name, name.rsplit(".", 1)[-1]),
-    )  # fmt: skip
-    st.query_params["layer"] = layer
-    return layer
 
 
 def apply_click(key: str, layer: str) -> None:
@@ -264,9 +263,9 @@ try:
     st.caption(f"The whole table: {len(frame):,} rows, one per feature map and AU, every layer (CSV).")
     download_table(frame, f"au-table-{model_name}-{method}", key="au-table")
     aus = list(table.meta.get("aus") or dict.fromkeys(frame["au"]))
-    layer = pick_layer(
-        list(table.meta.get("layers") or dict.fromkeys(frame["layer"])), conv_layer_labels(model)
-    )
+    labels = layer_labels(model)
+    in_table = list(table.meta.get("layers") or dict.fromkeys(frame["layer"]))
+    layer = pick_layer({name: labels.get(name, name.rsplit(".", 1)[-1]) for name in in_table}, key="au-layer")
     short = layer.rsplit(".", 1)[-1]
     in_layer = frame[frame["layer"] == layer]
     heatmap_key = f"au-heatmap-{short}"

@@ -13,7 +13,6 @@ from core.explain.figures import (
     METHOD_NOTES,
     attribution_on_face,
     colorize,
-    conv_layer_labels,
     enlarge,
     feature_map_grid,
     field_on_face,
@@ -23,6 +22,7 @@ from core.explain.figures import (
 )
 from core.faces import draw_faces, draw_landmarks, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
+from core.models.layers import layer_labels
 from core.models.summary import model_classes, predict_expression, probability_note
 from dashboard.charts import probabilities_chart, region_share_chart
 from dashboard.export import download_chart, download_image, download_table
@@ -48,11 +48,6 @@ def model_input(model: torch.nn.Module, crop: bytes) -> torch.Tensor:
     # The crop travels as bytes so st.cache_data can hash it; the model is keyed by name.
     pixels = np.frombuffer(crop, np.uint8).reshape(1, INPUT_SIZE, INPUT_SIZE).copy()
     return to_tensor(pixels).to(next(model.parameters()).device)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def layer_labels(_model: torch.nn.Module, model_id: str) -> dict[str, str]:
-    return conv_layer_labels(_model)
 
 
 @st.cache_data(show_spinner="Reading the feature maps…", max_entries=64)
@@ -236,7 +231,7 @@ def what_the_network_sees(
     # The URL's channel is only meant for the layer it came with.
     layer_in_url = st.query_params.get("layer")
     try:
-        labels = layer_labels(model, model_id)
+        labels = layer_labels(model)
         layer, maps = feature_maps_section(model, model_id, crop.tobytes(), labels)
         channel = pick_channel(layer, maps, layer_from_url=layer_in_url == layer)
         deconvolution_section(model, model_id, crop, layer, maps, channel)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.explain import deconvolve_top_k
-from core.explain.figures import conv_layer_labels, enlarge, normalize_deconvolution
+from core.explain.figures import enlarge, normalize_deconvolution
 from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
 from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, ClipCache
 from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
@@ -25,6 +25,7 @@ from core.micro.video import (
     write_excerpt,
 )
 from core.models.inputs import to_tensor
+from core.models.layers import layer_labels
 from core.models.zoo import ModelError, model_card, weights_dir
 from core.store import home_dir
 from dashboard.charts import micro_timeline_chart, micro_timeline_selections
@@ -376,7 +377,7 @@ def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
     except ModelError as error:
         show_error(error)
         return
-    layer = pick_layer(conv_layer_labels(model), key="micro-layer")
+    layer = pick_layer(layer_labels(model), key="micro-layer")
     maps = maps_that_changed(model, onset, apex, layer, TOP_MAPS)
     st.caption(
         f"The {len(maps)} feature maps of {result.feature_model}'s {layer.rsplit('.', 1)[-1]} whose strongest response "

@@ -21,11 +21,11 @@ from core.explain.atlas import (
     build_atlas,
     filter_sheet,
     layer_overview,
-    resolve_layers,
     write_atlas,
 )
 from core.models.architectures import BreuerNet, FanNet, fold_batch_norm
 from core.models.inputs import crops_from_samples, to_tensor
+from core.models.layers import conv_layers, resolve_layers
 from core.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def brute_force(model: torch.nn.Module, crops: np.ndarray, layer: str, top: int)
 def test_top_faces_are_the_brute_force_ordering(arch, request, crops):
     model = request.getfixturevalue(arch)
     atlas = build_atlas(model, crops, ids(len(crops)), top=TOP, batch_size=7)
-    assert atlas.layers == model.conv_layers()
+    assert atlas.layers == conv_layers(model)
     for layer in atlas.layers:
         order, values = brute_force(model, crops, layer, TOP)
         maps = atlas.maps[layer]

@@ -26,6 +26,7 @@ from core.explain import (
 )
 from core.explain.attributions import GradCamMap, GuidedBackpropMap, IntegratedGradientsMap, OcclusionMap
 from core.models.architectures import BreuerNet, FanNet, fold_batch_norm
+from core.models.layers import conv_layers
 
 TOLERANCE = 1e-5
 
@@ -165,7 +166,7 @@ MODELS = {
 }
 LAYERS = {
     "fan": ["features.conv1", "features.conv2", "features.conv3", "features.relu2", "features.pool2"],
-    "breuer": [*BreuerNet(width=0.125).conv_layers(), "features.relu1b", "features.pool2"],
+    "breuer": [*conv_layers(BreuerNet(width=0.125)), "features.relu1b", "features.pool2"],
     "overlap": ["features.conv1", "features.pool1", "features.conv2", "features.relu2", "features.conv3"],
 }
 
@@ -316,7 +317,7 @@ def test_stable_entry_point_on_zoo_models(use_tiny_zoo, name):
     model = load_model(name)
     crop = np.random.default_rng(1).integers(0, 256, (1, 48, 48), dtype=np.uint8)
     x = to_tensor(crop)
-    for layer in model.conv_layers():
+    for layer in conv_layers(model):
         projection = deconvolve(model, x, layer, 0)
         assert projection.shape == x.shape
         assert_same_projection(projection, reference_deconv(model, x, layer, 0))
@@ -326,7 +327,7 @@ def test_deconvolution_speed_is_printed(models):
     """Informational (the real figure is bench/bench_deconv.py); the bound is generous slack."""
     for arch in ("fan", "breuer"):
         model, x = models[arch], faces(1)[0]
-        for layer in model.conv_layers():
+        for layer in conv_layers(model):
             deconvolve(model, x, layer, 0)
             start = time.perf_counter()
             deconvolve(model, x, layer, 0)

@@ -12,7 +12,6 @@ from core.explain.figures import (
     METHOD_NOTES,
     attribution_on_face,
     colorize,
-    conv_layer_labels,
     draw_box,
     enlarge,
     feature_map_grid,
@@ -23,6 +22,7 @@ from core.explain.figures import (
     upsample,
 )
 from core.models.architectures import BreuerNet, FanNet
+from core.models.layers import layer_labels
 
 
 def magma(index: int) -> tuple[int, int, int]:
@@ -165,13 +165,13 @@ def test_feature_map_grid_default_order_and_labels():
 
 
 def test_conv_layer_labels_name_the_maps():
-    labels = conv_layer_labels(FanNet().eval())
+    labels = layer_labels(FanNet().eval())
     assert labels == {
         "features.conv1": "conv1 (1st conv, 32 maps of 48x48)",
         "features.conv2": "conv2 (2nd conv, 64 maps of 24x24)",
         "features.conv3": "conv3 (3rd conv, 128 maps of 12x12)",
     }
-    breuer = conv_layer_labels(BreuerNet(width=0.125).eval())
+    breuer = layer_labels(BreuerNet(width=0.125).eval())
     assert breuer["features.conv4a"] == "conv4a (7th conv, 64 maps of 6x6)"
 
 

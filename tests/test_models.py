@@ -13,6 +13,7 @@ from core.media import sha256_file
 from core.models import BreuerNet, FanNet, MicroLSTM, ModelError, load_checkpoint, load_model
 from core.models.architectures import fold_batch_norm
 from core.models.evaluation import bootstrap_ci, evaluate_predictions, macro_f1
+from core.models.layers import conv_layers
 from core.models.training import TrainConfig, augment, class_weights, fit, pick_device, subject_folds
 from core.models.zoo import read_manifest, save_model
 from tests.test_cli import cli
@@ -40,7 +41,7 @@ def test_every_relu_and_pool_is_its_own_module_used_once(cls, batch_norm):
 
 @pytest.mark.parametrize("cls", ARCHITECTURES)
 def test_conv_layers_have_readable_names(cls):
-    names = cls().conv_layers()
+    names = conv_layers(cls())
     assert names[0] == ("features.conv1" if cls is FanNet else "features.conv1a")
     modules = dict(cls().named_modules())
     assert all(isinstance(modules[name], nn.Conv2d) for name in names)

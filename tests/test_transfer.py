@@ -13,8 +13,8 @@ import torch
 
 from core.datasets import Sample
 from core.errors import InputError
-from core.explain.activations import relu_after
 from core.models.architectures import FanNet
+from core.models.layers import conv_layers, relu_after
 from core.models.zoo import read_manifest
 from core.store import ResultStore
 from core.transfer import (
@@ -203,7 +203,7 @@ def test_au_probes_find_the_au_drawn_into_the_faces(one_torch_thread):
 
 def test_maps_after_the_relu_are_found_by_position_and_a_missing_relu_is_refused():
     model = FanNet(width=0.25)
-    assert [relu_after(model, conv) for conv in model.conv_layers()] == [
+    assert [relu_after(model, conv) for conv in conv_layers(model)] == [
         "features.relu1", "features.relu2", "features.relu3"
     ]  # fmt: skip
     no_relu = torch.nn.Sequential()  # named like the zoo's stacks, with no ReLU after the conv

@@ -59,10 +59,11 @@ from core.au.spatial import (
 from core.datasets import Sample, fingerprint, read_dataset
 from core.datasets.units import unit_ids, unit_means
 from core.errors import DatasetError, InputError
-from core.explain.activations import activations, relu_after
-from core.explain.atlas import deconvolve_rows, model_identity, resolve_layers
+from core.explain.activations import activations
+from core.explain.atlas import deconvolve_rows, model_identity
 from core.faces import FaceAnalyzer, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
+from core.models.layers import relu_after, resolve_layers
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 
@@ -200,7 +201,7 @@ def au_presence(
     return labels, presence, counts, skipped
 
 
-def conv_layers(model: nn.Module, params: AUTableParams) -> list[str]:
+def table_layers(model: nn.Module, params: AUTableParams) -> list[str]:
     """The conv layers a table covers (`params.layers`, default every conv layer); InputError when the
     model has none (an LSTM over features has no feature maps to rank)."""
     layers = resolve_layers(model, list(params.layers) if params.layers else None)
@@ -274,7 +275,7 @@ def compute_au_table(
             f"Expected one crop per sample and at least one, got {len(crops)} and {len(samples)}."
         )
     landmarks = landmarks if landmarks is not None else [None] * len(samples)
-    layers = conv_layers(model, params)
+    layers = table_layers(model, params)
     unit_ids, unit_of, unit_aus = group_units(samples)
     labels, presence, counts, skipped = tested_aus(unit_aus, params)
     per_layer = map_responses(model, crops, layers, sub_progress(progress, 0.0, 0.3))
@@ -413,7 +414,7 @@ def read_faces(
 def table_key(model: nn.Module, samples: list[Sample], method: str, params: AUTableParams) -> dict:
     """What a stored table is keyed by: model sha256, data fingerprint, method, parameters."""
     params = params.checked()
-    layers = conv_layers(model, params)
+    layers = table_layers(model, params)
     return {
         "model": model_identity(model)[1], "data": fingerprint(samples), "method": method,
         "params": {**asdict(params), "layers": layers}, "version": FORMAT_VERSION,

@@ -8,10 +8,11 @@ method checks the model first (`check_attribution_safe`): Captum's ReLU hooks an
 deconvnet are exact only for one nn.ReLU module per activation, nothing in place.
 """
 
-from core.explain.activations import activations, feature_layers, strongest
+from core.explain.activations import activations, strongest
 from core.explain.attributions import METHODS, Attribution, explain
 from core.explain.deconv import deconvolve, deconvolve_top_k, receptive_field
 from core.explain.safety import UnsafeModelError, check_attribution_safe
+from core.models.layers import feature_layers
 from core.models.lock import model_lock
 
 __all__ = [

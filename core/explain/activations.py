@@ -8,35 +8,8 @@ import torch
 from torch import nn
 
 from core.errors import InputError
+from core.models.layers import feature_layers
 from core.models.lock import model_lock
-
-FEATURE_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d)
-
-
-def feature_layers(model: nn.Module) -> list[str]:
-    """Names of the conv, BatchNorm, ReLU and pool modules of the feature stack, in order.
-
-    Only `model.features` where the model has one, so the classifier's ReLU (whose output
-    is not a feature map) is left out.
-    """
-    root, prefix = (model.features, "features.") if hasattr(model, "features") else (model, "")
-    return [prefix + name for name, m in root.named_modules() if name and isinstance(m, FEATURE_TYPES)]
-
-
-def relu_after(model: nn.Module, conv: str) -> str:
-    """The ReLU module that follows a conv layer in the feature stack (its output is the feature map).
-
-    Found by position, not by name, so that a model whose conv has no ReLU of its own is refused
-    rather than read before its nonlinearity.
-    """
-    names = feature_layers(model)
-    modules = dict(model.named_modules())
-    for name in names[names.index(conv) + 1 :]:
-        if isinstance(modules[name], nn.ReLU):
-            return name
-        if isinstance(modules[name], nn.Conv2d):
-            break
-    raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
 
 
 def check_image_batch(x: torch.Tensor) -> None:

@@ -40,11 +40,12 @@ from torch import nn
 
 from core.datasets import Sample, fingerprint, read_dataset
 from core.errors import DatasetError, InputError
-from core.explain.activations import activations, feature_layers
-from core.explain.deconv import _deconv_module, _refuse_batch_norm, receptive_field
+from core.explain.activations import activations
+from core.explain.deconv import deconv_module, receptive_field, refuse_batch_norm
 from core.explain.figures import GRID_BACKGROUND, draw_box, enlarge, normalize_deconvolution
 from core.explain.safety import check_attribution_safe, gradients_on
 from core.models.inputs import crops_from_samples, to_tensor
+from core.models.layers import resolve_layers
 from core.models.lock import model_lock
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
@@ -259,28 +260,6 @@ def _check_channel(maps: LayerAtlas, channel: int) -> None:
 # ---- building it ---------------------------------------------------------------------
 
 
-def resolve_layers(model: nn.Module, layers: list[str] | None = None) -> list[str]:
-    """Module names of the layers to map: by default every conv layer, in order.
-
-    A name may be given without the `features.` prefix (`conv2` for `features.conv2`);
-    each must be a conv, ReLU or max-pool layer (what the deconvnet starts from).
-    """
-    if layers is None:
-        if hasattr(model, "conv_layers"):
-            return list(model.conv_layers())
-        return [name for name in feature_layers(model) if isinstance(model.get_submodule(name), nn.Conv2d)]
-    modules = dict(model.named_modules())
-    resolved = []
-    for name in (name.strip() for name in layers if name.strip()):
-        full = name if name in modules or f"features.{name}" not in modules else f"features.{name}"
-        _deconv_module(model, full)  # raises InputError naming the layers it could be
-        if full not in resolved:
-            resolved.append(full)
-    if not resolved:
-        raise InputError("Name at least one layer for the atlas.")
-    return resolved
-
-
 def model_identity(model: nn.Module) -> tuple[str, str]:
     """(name, sha256) of a model: from its card when it has one, else a hash of its weights."""
     card = getattr(model, "card", None) or {}
@@ -318,7 +297,7 @@ def build_atlas(
     device = next(model.parameters()).device
     example = to_tensor(crops[:1]).to(device)
     check_attribution_safe(model, example)
-    _refuse_batch_norm(model)
+    refuse_batch_norm(model)
     channels = {name: act.shape[1] for name, act in activations(model, example, layers).items()}
     rows = sum(channels.values()) * top
     share = len(crops) / (len(crops) + DECONV_COST * rows)  # of the bar, for pass 1
@@ -463,7 +442,7 @@ def deconvolve_rows(
     """The deconvolution of (face, channel, location) per row: float16 (rows, H, W) divided by
     its largest |value|, and that value, float32 (rows,)."""
     device = next(model.parameters()).device
-    deconv = NeuronDeconvolution(model, _deconv_module(model, layer))
+    deconv = NeuronDeconvolution(model, deconv_module(model, layer))
     out = np.empty((len(faces), *crops.shape[1:]), np.float16)
     peaks = np.empty(len(faces), np.float32)
     picked: dict[str, torch.Tensor] = {}

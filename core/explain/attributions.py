@@ -43,6 +43,7 @@ from core.errors import InputError
 from core.explain.activations import check_image_batch
 from core.explain.safety import check_attribution_safe, gradients_on
 from core.models.inputs import INPUT_MEAN, INPUT_STD, to_tensor
+from core.models.layers import conv_layers
 from core.models.lock import model_lock
 
 # Baselines in the model's normalised input space: a black face, or the mid gray that
@@ -169,8 +170,8 @@ METHODS: dict[str, type[Attribution]] = {
 
 
 def last_conv_layer(model: nn.Module) -> str:
-    """The name of the model's last Conv2d, Grad-CAM's usual layer."""
-    convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    """The name of the model's last conv layer, Grad-CAM's usual layer."""
+    convs = conv_layers(model)
     if not convs:
         raise InputError(f"{type(model).__name__} has no conv layer.")
     return convs[-1]

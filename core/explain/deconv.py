@@ -38,11 +38,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
 from core.errors import InputError
-from core.explain.activations import activations, check_image_batch, feature_layers, strongest
+from core.explain.activations import activations, check_image_batch, strongest
 from core.explain.safety import check_attribution_safe, gradients_on
+from core.models.layers import resolve_layers
 from core.models.lock import model_lock
 
-DECONV_TYPES = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
 # Modules that do not move pixels: the receptive field passes through them unchanged.
 POINTWISE_TYPES = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Identity)
 
@@ -64,12 +64,12 @@ def deconvolve_top_k(model: nn.Module, x: torch.Tensor, layer: str, channel: int
 
     Each item is (value, (row, column) in the layer's output, projection of x's shape).
     """
-    module = _deconv_module(model, layer)
+    module = deconv_module(model, layer)
     check_image_batch(x)
     if k < 1:
         raise InputError(f"k must be at least 1, not {k}.")
     check_attribution_safe(model, x)
-    _refuse_batch_norm(model)
+    refuse_batch_norm(model)
     with model_lock(model):
         act = activations(model, x, [layer])[layer]
         if act.dim() != 4:
@@ -93,21 +93,12 @@ def _project(
     return gradient.detach() * value
 
 
-def _deconv_module(model: nn.Module, layer: str) -> nn.Module:
-    module = dict(model.named_modules()).get(layer)
-    if not isinstance(module, DECONV_TYPES):
-        choices = [
-            name for name in feature_layers(model) if isinstance(model.get_submodule(name), DECONV_TYPES)
-        ]
-        what = "no layer" if module is None else f"a {type(module).__name__} at"
-        raise InputError(
-            f"{type(model).__name__} has {what} '{layer}'; deconvolution starts at a conv, ReLU or "
-            f"max-pool layer: {', '.join(choices)}."
-        )
-    return module
+def deconv_module(model: nn.Module, layer: str) -> nn.Module:
+    """The conv, ReLU or max-pool module a projection starts from; InputError naming the choices."""
+    return model.get_submodule(resolve_layers(model, [layer])[0])
 
 
-def _refuse_batch_norm(model: nn.Module) -> None:
+def refuse_batch_norm(model: nn.Module) -> None:
     norms = [name for name, m in model.named_modules() if isinstance(m, _BatchNorm)]
     if norms:
         raise InputError(

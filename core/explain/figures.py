@@ -13,9 +13,6 @@ import math
 import cv2
 import numpy as np
 import torch
-from torch import nn
-
-from core.explain.activations import activations
 
 Color = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), bottom and right exclusive
@@ -249,23 +246,3 @@ def feature_map_grid(
     return canvas
 
 
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def conv_layer_labels(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 48, 48)) -> dict[str, str]:
-    """Conv layer name -> human label, e.g. 'features.conv2' -> 'conv2 (2nd conv, 64 maps of 24x24)'.
-
-    The map sizes come from one forward pass of zeros, so they are the real ones.
-    """
-    names = model.conv_layers() if hasattr(model, "conv_layers") else [
-        name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)
-    ]  # fmt: skip
-    device = next(model.parameters()).device
-    shapes = activations(model, torch.zeros(input_shape, device=device), names)
-    labels = {}
-    for i, name in enumerate(names, start=1):
-        channels, height, width = shapes[name].shape[1:]
-        labels[name] = f"{name.rsplit('.', 1)[-1]} ({_ordinal(i)} conv, {channels} maps of {height}x{width})"
-    return labels

@@ -37,10 +37,11 @@ from torch import nn
 
 from core.au import regions as au_regions
 from core.errors import FaceError, InputError, MediaError
-from core.explain.activations import activations, feature_layers
+from core.explain.activations import activations
 from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, align_face
 from core.media import VideoInfo, iter_frames, probe_video
 from core.models.inputs import INPUT_SIZE, to_tensor
+from core.models.layers import conv_layers, relu_after
 from core.progress import Progress, no_progress
 
 PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
@@ -215,12 +216,6 @@ def _window(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> t
     return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
 
-def relu_layers(model: nn.Module) -> list[str]:
-    """The post-ReLU feature maps of a CNN's feature stack, in order."""
-    modules = dict(model.named_modules())
-    return [name for name in feature_layers(model) if isinstance(modules[name], nn.ReLU)]
-
-
 class _Table:
     """Per-frame rows in arrays made once for the clip's frame count (grown by half when a
     container under-counts), so no per-frame objects pile up and nothing is copied at the end."""
@@ -253,7 +248,7 @@ class _FeatureBatcher:
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self.layers = relu_layers(model)
+        self.layers = [relu_after(model, conv) for conv in conv_layers(model)]  # the feature maps
         if not self.layers:
             raise InputError(f"{type(model).__name__} has no ReLU feature maps to read video features from.")
         masks = au_regions.canonical_region_masks(INPUT_SIZE)

@@ -2,7 +2,8 @@
 
 Rules (DESIGN.md): every ReLU and every pooling layer is its own module, used once,
 never in place; no functional activations. Conv layers carry readable names (`conv1`,
-`conv2a`, ...) because users pick them in the app.
+`conv2a`, ...) because users pick them in the app; `core.models.layers.feature_info`
+describes the stack (names, kinds, shapes, labels) for everything that lists layers.
 
 - `FanNet` after Fan, Yuan & Zhu 2019: plain conv, ReLU, max-pool stacks on 48x48 gray.
 - `BreuerNet` after Breuer & Kimmel 2017: a VGG-like FER network (pairs of 3x3 convs).
@@ -64,10 +65,6 @@ class FERNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
-
-    def conv_layers(self) -> list[str]:
-        """The names users pick, as in `model.named_modules()` (e.g. `features.conv1`)."""
-        return [f"features.{name}" for name, m in self.features.named_children() if isinstance(m, nn.Conv2d)]
 
 
 class FanNet(FERNet):

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from core.datasets.units import unit_means
-from core.explain.activations import activations, relu_after
-from core.explain.atlas import resolve_layers
+from core.explain.activations import activations
 from core.models.inputs import to_tensor
+from core.models.layers import relu_after, resolve_layers
 from core.progress import Progress, no_progress
 
 
