@@ -167,7 +167,8 @@ def _deconv(args: argparse.Namespace) -> dict:
 
 def _atlas(args: argparse.Namespace) -> dict:
     from core.datasets import read_dataset
-    from core.explain.atlas import atlas_for_samples, write_atlas
+    from core.explain.atlas import atlas_for_samples
+    from core.explain.figures import write_atlas
     from core.models import load_model
     from core.models.layers import resolve_layers
     from core.progress import tqdm_progress

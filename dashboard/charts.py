@@ -152,7 +152,15 @@ def probabilities_chart(probabilities: dict[str, float], title: str) -> alt.Char
 
 # --- micro-expressions (pages/micro.py) ---------------------------------------------------
 
-MICRO_CLASS_COLORS = {"negative": "#9467bd", "positive": "#2ca02c", "surprise": "#ff7f0e"}
+# Categorical colours for a model's classes, in the order of its card (Tableau 10, without the
+# red and blue that mark micro and macro intervals).
+CLASS_PALETTE = ("#9467bd", "#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def class_colors(classes: list[str]) -> dict[str, str]:
+    """A colour per class of the model (its `none` class is not drawn), stable in the card's order."""
+    shown = [c for c in classes if c != "none"]
+    return {c: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, c in enumerate(shown)}
 MICRO_TIMELINE_POINTS = 1200  # longer clips are max-pooled to this many time steps, so the chart stays light
 
 
@@ -223,6 +231,7 @@ def micro_timeline_chart(
     if probabilities:
         long = table.melt("time_s", probabilities, var_name="class", value_name="probability")
         long["class"] = long["class"].str.removeprefix("p_")
+        colors = class_colors(classes)
         lines = (
             alt.Chart(long)
             .mark_line(strokeWidth=1.2)
@@ -232,7 +241,7 @@ def micro_timeline_chart(
                 color=alt.Color(
                     "class:N",
                     title="Class",
-                    scale=alt.Scale(domain=list(MICRO_CLASS_COLORS), range=list(MICRO_CLASS_COLORS.values())),
+                    scale=alt.Scale(domain=list(colors), range=list(colors.values())),
                 ),
                 tooltip=[
                     "class",

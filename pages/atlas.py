@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
-from core.explain.atlas import Atlas, atlas_for_dataset, filter_sheet, layer_overview
+from core.explain.atlas import Atlas, atlas_for_dataset
+from core.explain.figures import filter_sheet, layer_overview
 from core.models.layers import layer_labels
 from core.store import home_dir
 from dashboard.export import download_image, download_table

@@ -9,15 +9,14 @@ import torch
 from core.au.spatial import attribution_by_region, crop_landmarks
 from core.errors import InputError
 from core.explain import METHODS, activations, deconvolve_top_k, explain, receptive_field
+from core.explain.activations import strength_order
 from core.explain.figures import (
-    METHOD_NOTES,
     attribution_on_face,
     colorize,
     enlarge,
     feature_map_grid,
     field_on_face,
     normalize_deconvolution,
-    strength_order,
     upsample,
 )
 from core.faces import draw_faces, draw_landmarks, prepare_face
@@ -187,7 +186,7 @@ def attribution_section(
     )
     text.markdown(f"**{METHODS[method].label}** for '{target}'")
     text.caption(colours)
-    text.caption(METHOD_NOTES[method])
+    text.caption(METHODS[method].note)
     with text:
         download_image(picture, f"{method}-{target}", key="attribution")
     attribution_regions_section(heat, crop, landmarks, method, target)

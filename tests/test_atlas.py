@@ -19,10 +19,8 @@ from core.explain.atlas import (
     Atlas,
     atlas_for_dataset,
     build_atlas,
-    filter_sheet,
-    layer_overview,
-    write_atlas,
 )
+from core.explain.figures import filter_sheet, layer_overview, write_atlas
 from core.models.architectures import BreuerNet, FanNet, fold_batch_norm
 from core.models.inputs import crops_from_samples, to_tensor
 from core.models.layers import conv_layers, resolve_layers

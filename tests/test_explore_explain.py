@@ -8,7 +8,6 @@ from PIL import Image
 
 from core.datasets.generated import generate_face
 from core.explain import METHODS, activations, deconvolve, receptive_field
-from core.explain.figures import METHOD_NOTES
 from core.faces import prepare_face
 from core.media import load_image
 from core.models import load_model
@@ -44,7 +43,7 @@ def test_explore_shows_feature_maps_deconvolution_and_attribution(use_tiny_zoo):
     channel = app.number_input(key="channel-features.conv3").value
     assert channel == strongest_shown(app, "features.conv3"), "the strongest map by default"
     assert app.selectbox(key="method").value == "grad_cam"
-    assert METHOD_NOTES["grad_cam"] in text
+    assert METHODS["grad_cam"].note in text
     # face, crop, feature-map grid, three deconvolution views, attribution
     assert len(app.get("image")) == 7
     assert len(app.get("download_button")) >= 2 * 5 + 2, "PNG and SVG of every figure"
@@ -58,7 +57,7 @@ def test_every_attribution_method_draws_a_map(use_tiny_zoo, method):
     app = run_page("explore", method=method)
     check_clean(app)
     assert app.selectbox(key="method").value == method
-    assert METHOD_NOTES[method] in texts(app)
+    assert METHODS[method].note in texts(app)
     assert len(app.get("image")) == 7
     has_layer = any(box.key == "cam_layer" for box in app.selectbox)
     assert has_layer == METHODS[method].needs_layer

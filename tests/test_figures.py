@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from core.explain import METHODS
+from core.explain.activations import strength_order
 from core.explain.figures import (
     DIVERGING_STOPS,
     FIELD_COLOR,
-    METHOD_NOTES,
     attribution_on_face,
     colorize,
     draw_box,
@@ -18,7 +18,6 @@ from core.explain.figures import (
     field_on_face,
     normalize_deconvolution,
     overlay,
-    strength_order,
     upsample,
 )
 from core.models.architectures import BreuerNet, FanNet
@@ -176,5 +175,14 @@ def test_conv_layer_labels_name_the_maps():
 
 
 def test_every_attribution_method_has_a_note_with_its_paper():
-    assert set(METHOD_NOTES) == set(METHODS)
-    assert all("20" in note and METHODS[name].label.split()[0] in note for name, note in METHOD_NOTES.items())
+    notes = {name: method.note for name, method in METHODS.items()}
+    assert all("20" in note and METHODS[name].label.split()[0] in note for name, note in notes.items())
+
+
+def test_timeline_colours_come_from_the_models_classes():
+    from dashboard.charts import class_colors
+
+    casme2 = class_colors(["none", "happiness", "disgust", "repression", "surprise", "others"])
+    assert list(casme2) == ["happiness", "disgust", "repression", "surprise", "others"]
+    assert len(set(casme2.values())) == 5, "five classes, five colours"
+    assert class_colors(["negative", "positive"])["negative"] == casme2["happiness"], "by position in the card"

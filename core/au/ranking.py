@@ -60,10 +60,11 @@ from core.datasets import Sample, fingerprint, read_dataset
 from core.datasets.units import unit_ids, unit_means
 from core.errors import DatasetError, InputError
 from core.explain.activations import activations
-from core.explain.atlas import deconvolve_rows, model_identity
+from core.explain.atlas import deconvolve_rows
 from core.faces import FaceAnalyzer, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.layers import relu_after, resolve_layers
+from core.models.zoo import model_identity
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 

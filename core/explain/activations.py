@@ -4,6 +4,7 @@ Feature maps are what Zeiler & Fergus 2014 (Visualizing and Understanding Convol
 Networks) project back to pixels; `strongest` finds the locations to project.
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,3 +79,12 @@ def strongest(act: torch.Tensor, channel: int, k: int = 1) -> list[tuple[float, 
     values, order = torch.sort(plane.flatten(), descending=True, stable=True)
     width = plane.shape[1]
     return [(float(v), (int(i) // width, int(i) % width)) for v, i in zip(values[:k], order[:k], strict=True)]
+
+
+def strength_order(maps: np.ndarray) -> list[int]:
+    """Channels of (C, H, W) maps by their maximum, strongest first; ties by channel number.
+
+    The maximum is what the deconvnet projects, so the first channel is the default one.
+    """
+    peaks = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1).max(axis=1)
+    return [int(c) for c in np.argsort(-peaks, kind="stable")]

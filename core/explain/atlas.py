@@ -27,7 +27,6 @@ faces), and within one map to the first position in row-major order, as `stronge
 import hashlib
 import io
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,18 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from captum.attr import NeuronDeconvolution
-from PIL import Image
 from torch import nn
 
 from core.datasets import Sample, fingerprint, read_dataset
 from core.errors import DatasetError, InputError
 from core.explain.activations import activations
 from core.explain.deconv import deconv_module, receptive_field, refuse_batch_norm
-from core.explain.figures import GRID_BACKGROUND, draw_box, enlarge, normalize_deconvolution
 from core.explain.safety import check_attribution_safe, gradients_on
 from core.models.inputs import crops_from_samples, to_tensor
 from core.models.layers import resolve_layers
 from core.models.lock import model_lock
+from core.models.zoo import model_identity
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 
@@ -258,18 +256,6 @@ def _check_channel(maps: LayerAtlas, channel: int) -> None:
 
 
 # ---- building it ---------------------------------------------------------------------
-
-
-def model_identity(model: nn.Module) -> tuple[str, str]:
-    """(name, sha256) of a model: from its card when it has one, else a hash of its weights."""
-    card = getattr(model, "card", None) or {}
-    if "sha256" in card:
-        return card.get("name", type(model).__name__), card["sha256"]
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return type(model).__name__, digest.hexdigest()
 
 
 def build_atlas(
@@ -544,106 +530,3 @@ def atlas_for_dataset(
     """
     samples = read_dataset(fmt, root, split=split)
     return atlas_for_samples(model, samples, top, layers, store, progress)
-
-
-# ---- pictures ------------------------------------------------------------------------
-# Deconvolutions are shown as `normalize_deconvolution` draws them on the other pages:
-# normalised per image, 0 mid-gray, the largest |value| black or white.
-
-GAP = 2  # pixels between tiles
-
-
-def filter_sheet(atlas: Atlas, layer: str, channel: int, scale: int = 2) -> np.ndarray:
-    """One channel as in Zeiler & Fergus's figure 2: RGB uint8, one row per rank (strongest on top).
-
-    Columns: the face with the receptive field outlined, its deconvolution with the same
-    outline, then, enlarged to the same size, the deconvolution under the field and the
-    face's patch under it (the two halves of the figure in the paper). Each deconvolution is
-    normalised on its own (0 is mid-gray, its largest |value| black or white): it shows
-    the pattern, not the strength; compare strengths by the values. Pixels are enlarged
-    `scale` times without smoothing.
-    """
-    rows = []
-    for row in atlas.filter(layer, channel):
-        box = tuple(v * scale for v in row["box"])
-        face = draw_box(enlarge(row["face"], scale), box)
-        deconvolution = draw_box(enlarge(normalize_deconvolution(row["deconvolution"][None]), scale), box)
-        field = _fit(normalize_deconvolution(row["deconvolution_patch"][None]), face.shape[0])
-        patch = _fit(row["patch"], face.shape[0])
-        rows.append(_grid([face, deconvolution, field, patch], columns=4))
-    return _grid(rows, columns=1)
-
-
-def layer_overview(
-    atlas: Atlas, layer: str, ranks: int = 1, crop: bool = True, tile: int = 48, columns: int | None = None
-) -> np.ndarray:
-    """Every channel of a layer in one RGB uint8 grid, channel 0 top left, in reading order.
-
-    Each channel's tile shows its `ranks` strongest deconvolutions (1: the top one; 9: a
-    3x3 mosaic), each normalised on its own (0 mid-gray, its largest |value| black or
-    white). `crop`: only the receptive field, enlarged to `tile` pixels, so the small
-    fields of early layers are visible.
-    """
-    maps = atlas.layer(layer)
-    ranks = max(1, min(ranks, atlas.top))
-    tiles = []
-    for channel in range(maps.channels):
-        images = []
-        for rank in range(ranks):
-            deconvolution = maps.deconvolutions[channel, rank].astype(np.float32)  # scale is irrelevant here
-            if crop:
-                top, left, bottom, right = maps.boxes[channel, rank]
-                deconvolution = deconvolution[top:bottom, left:right]
-            images.append(_fit(normalize_deconvolution(deconvolution[None]), tile))
-        tiles.append(_grid(images, columns=math.ceil(math.sqrt(ranks)), gap=1))
-    return _grid(tiles, columns=columns or math.ceil(math.sqrt(maps.channels)))
-
-
-def write_atlas(atlas: Atlas, out: str | Path) -> list[Path]:
-    """atlas.json, `<layer>.png` (the overview) and `<layer>/channel_<c>.png` (the sheets) under out."""
-    out = Path(out).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "atlas.json"]
-        written[0].write_text(json.dumps(atlas.to_json(), indent=1))
-        for layer in atlas.layers:
-            written.append(_save_png(layer_overview(atlas, layer), out / f"{layer}.png"))
-            (out / layer).mkdir(exist_ok=True)
-            for channel in range(atlas.maps[layer].channels):
-                sheet = filter_sheet(atlas, layer, channel)
-                written.append(_save_png(sheet, out / layer / f"channel_{channel}.png"))
-    except OSError as error:
-        raise InputError(f"Cannot write the atlas to {out}: {error.strerror or error}.") from None
-    return written
-
-
-def _save_png(image: np.ndarray, path: Path) -> Path:
-    Image.fromarray(image).save(path)
-    return path
-
-
-def _fit(image: np.ndarray, size: int) -> np.ndarray:
-    """A gray or RGB image enlarged (no smoothing) to fit a size x size RGB square, centred on gray."""
-    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
-    canvas = np.full((size, size, 3), 128, np.uint8)
-    height, width = rgb.shape[:2]
-    if height == 0 or width == 0:
-        return canvas
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.NEAREST))
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
-    return canvas
-
-
-def _grid(images: list[np.ndarray], columns: int, gap: int = GAP) -> np.ndarray:
-    """Same-size RGB images in rows of `columns`, `gap` pixels apart on the dark grid background."""
-    height, width = images[0].shape[:2]
-    rows = math.ceil(len(images) / columns)
-    grid = np.empty((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), np.uint8)
-    grid[:] = GRID_BACKGROUND
-    for n, image in enumerate(images):
-        top, left = (n // columns) * (height + gap), (n % columns) * (width + gap)
-        grid[top : top + height, left : left + width] = image
-    return grid

@@ -56,6 +56,7 @@ class Attribution:
 
     name = ""
     label = ""
+    note = ""  # one line for the caption under its map: what it computes, after whom
     needs_layer = False
 
     def __init__(self, model: nn.Module):
@@ -93,6 +94,11 @@ class LayerMethod(Attribution):
 
 class GuidedBackpropMap(Attribution):
     name, label = "guided_backprop", "Guided backpropagation"
+    note = (
+        "Guided backpropagation (Springenberg et al. 2015, arXiv 1412.6806): how the class score "
+        "changes with each pixel, passing back through each ReLU only signals that are positive both "
+        "ways; sharp, edge-like detail."
+    )
 
     def _attribute(self, x: torch.Tensor, target: int) -> torch.Tensor:
         return GuidedBackprop(self.model).attribute(x, target=target)
@@ -100,6 +106,11 @@ class GuidedBackpropMap(Attribution):
 
 class GradCamMap(LayerMethod):
     name, label = "grad_cam", "Grad-CAM"
+    note = (
+        "Grad-CAM (Selvaraju et al. 2017, arXiv 1610.02391): the chosen conv layer's feature maps, "
+        "weighted by how much each raises the class score, summed and kept where positive; coarse "
+        "regions, as fine as that layer's grid."
+    )
 
     def _attribute(self, x: torch.Tensor, target: int) -> torch.Tensor:
         cam = LayerGradCam(self.model, self.module).attribute(x, target=target, relu_attributions=True)
@@ -108,6 +119,10 @@ class GradCamMap(LayerMethod):
 
 class GuidedGradCamMap(LayerMethod):
     name, label = "guided_grad_cam", "Guided Grad-CAM"
+    note = (
+        "Guided Grad-CAM (Selvaraju et al. 2017, arXiv 1610.02391): guided backpropagation kept only "
+        "inside the regions Grad-CAM picks; fine detail where the evidence is."
+    )
 
     def _attribute(self, x: torch.Tensor, target: int) -> torch.Tensor:
         method = GuidedGradCam(self.model, self.module)
@@ -122,6 +137,11 @@ class IntegratedGradientsMap(Attribution):
     """
 
     name, label = "integrated_gradients", "Integrated gradients"
+    note = (
+        "Integrated gradients (Sundararajan et al. 2017, arXiv 1703.01365): the pixel gradients "
+        "averaged from a black image up to this face, times each pixel's change; the map sums to the "
+        "score difference between the two."
+    )
 
     def __init__(self, model: nn.Module, steps: int = 32, baseline: str | torch.Tensor = "black"):
         super().__init__(model)
@@ -145,6 +165,10 @@ class OcclusionMap(Attribution):
     """Score drop when a `window` x `window` square (moved by `stride`) is set to mid gray."""
 
     name, label = "occlusion", "Occlusion"
+    note = (
+        "Occlusion (Zeiler & Fergus 2014, arXiv 1311.2901): how much the class score drops when an "
+        "8x8 gray square hides each part of the face; model-agnostic but coarse."
+    )
 
     def __init__(self, model: nn.Module, window: int = 8, stride: int = 4):
         super().__init__(model)

@@ -8,11 +8,18 @@ array: (H, W, 3) RGB unless said otherwise. Nothing here draws with a plotting l
 so a figure is the same pixels on the page, in a download and from the CLI.
 """
 
+import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
+
+from core.errors import InputError
+from core.explain.activations import strength_order
+from core.explain.atlas import Atlas
 
 Color = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), bottom and right exclusive
@@ -22,34 +29,6 @@ FIELD_COLOR: Color = (40, 220, 60)  # the green that marks the chosen face on th
 DIVERGING_STOPS: tuple[Color, Color, Color] = ((33, 102, 172), (247, 247, 247), (178, 24, 43))
 TILE_MIN = 48  # feature-map tiles are enlarged to at least this many pixels a side
 GRID_BACKGROUND: Color = (40, 40, 40)
-
-# One line per attribution method, for the caption under its map; keyed like METHODS.
-METHOD_NOTES = {
-    "grad_cam": (
-        "Grad-CAM (Selvaraju et al. 2017, arXiv 1610.02391): the chosen conv layer's feature maps, "
-        "weighted by how much each raises the class score, summed and kept where positive; "
-        "coarse regions, as fine as that layer's grid."
-    ),
-    "guided_backprop": (
-        "Guided backpropagation (Springenberg et al. 2015, arXiv 1412.6806): how the class score "
-        "changes with each pixel, passing back through each ReLU only signals that are positive "
-        "both ways; sharp, edge-like detail."
-    ),
-    "guided_grad_cam": (
-        "Guided Grad-CAM (Selvaraju et al. 2017, arXiv 1610.02391): guided backpropagation kept "
-        "only inside the regions Grad-CAM picks; fine detail where the evidence is."
-    ),
-    "integrated_gradients": (
-        "Integrated gradients (Sundararajan et al. 2017, arXiv 1703.01365): the pixel gradients "
-        "averaged from a black image up to this face, times each pixel's change; the map sums to "
-        "the score difference between the two."
-    ),
-    "occlusion": (
-        "Occlusion (Zeiler & Fergus 2014, arXiv 1311.2901): how much the class score drops when an "
-        "8x8 gray square hides each part of the face; model-agnostic but coarse."
-    ),
-}
-
 
 def _diverging_lut() -> np.ndarray:
     """A 256-entry blue-white-red table in OpenCV's (256, 1, 3) BGR layout.
@@ -197,15 +176,6 @@ def attribution_on_face(
     return enlarge(overlay(face_gray48, colorize(values, "auto"), weight), scale)
 
 
-def strength_order(maps: np.ndarray) -> list[int]:
-    """Channels of (C, H, W) maps by their maximum, strongest first; ties by channel number.
-
-    The maximum is what the deconvnet projects, so the first channel is the default one.
-    """
-    peaks = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1).max(axis=1)
-    return [int(c) for c in np.argsort(-peaks, kind="stable")]
-
-
 def _label(tile: np.ndarray, text: str) -> None:
     # White digits with a black outline read on both dark and bright tiles.
     for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
@@ -246,3 +216,104 @@ def feature_map_grid(
     return canvas
 
 
+# ---- the filter atlas (core.explain.atlas) ---------------------------------------------
+# Deconvolutions are shown as `normalize_deconvolution` draws them on the other pages:
+# normalised per image, 0 mid-gray, the largest |value| black or white.
+
+GAP = 2  # pixels between tiles
+
+
+def filter_sheet(atlas: Atlas, layer: str, channel: int, scale: int = 2) -> np.ndarray:
+    """One channel as in Zeiler & Fergus's figure 2: RGB uint8, one row per rank (strongest on top).
+
+    Columns: the face with the receptive field outlined, its deconvolution with the same
+    outline, then, enlarged to the same size, the deconvolution under the field and the
+    face's patch under it (the two halves of the figure in the paper). Each deconvolution is
+    normalised on its own (0 is mid-gray, its largest |value| black or white): it shows
+    the pattern, not the strength; compare strengths by the values. Pixels are enlarged
+    `scale` times without smoothing.
+    """
+    rows = []
+    for row in atlas.filter(layer, channel):
+        box = tuple(v * scale for v in row["box"])
+        face = draw_box(enlarge(row["face"], scale), box)
+        deconvolution = draw_box(enlarge(normalize_deconvolution(row["deconvolution"][None]), scale), box)
+        field = _fit(normalize_deconvolution(row["deconvolution_patch"][None]), face.shape[0])
+        patch = _fit(row["patch"], face.shape[0])
+        rows.append(_grid([face, deconvolution, field, patch], columns=4))
+    return _grid(rows, columns=1)
+
+
+def layer_overview(
+    atlas: Atlas, layer: str, ranks: int = 1, crop: bool = True, tile: int = 48, columns: int | None = None
+) -> np.ndarray:
+    """Every channel of a layer in one RGB uint8 grid, channel 0 top left, in reading order.
+
+    Each channel's tile shows its `ranks` strongest deconvolutions (1: the top one; 9: a
+    3x3 mosaic), each normalised on its own (0 mid-gray, its largest |value| black or
+    white). `crop`: only the receptive field, enlarged to `tile` pixels, so the small
+    fields of early layers are visible.
+    """
+    maps = atlas.layer(layer)
+    ranks = max(1, min(ranks, atlas.top))
+    tiles = []
+    for channel in range(maps.channels):
+        images = []
+        for rank in range(ranks):
+            deconvolution = maps.deconvolutions[channel, rank].astype(np.float32)  # scale is irrelevant here
+            if crop:
+                top, left, bottom, right = maps.boxes[channel, rank]
+                deconvolution = deconvolution[top:bottom, left:right]
+            images.append(_fit(normalize_deconvolution(deconvolution[None]), tile))
+        tiles.append(_grid(images, columns=math.ceil(math.sqrt(ranks)), gap=1))
+    return _grid(tiles, columns=columns or math.ceil(math.sqrt(maps.channels)))
+
+
+def write_atlas(atlas: Atlas, out: str | Path) -> list[Path]:
+    """atlas.json, `<layer>.png` (the overview) and `<layer>/channel_<c>.png` (the sheets) under out."""
+    out = Path(out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "atlas.json"]
+        written[0].write_text(json.dumps(atlas.to_json(), indent=1))
+        for layer in atlas.layers:
+            written.append(_save_png(layer_overview(atlas, layer), out / f"{layer}.png"))
+            (out / layer).mkdir(exist_ok=True)
+            for channel in range(atlas.maps[layer].channels):
+                sheet = filter_sheet(atlas, layer, channel)
+                written.append(_save_png(sheet, out / layer / f"channel_{channel}.png"))
+    except OSError as error:
+        raise InputError(f"Cannot write the atlas to {out}: {error.strerror or error}.") from None
+    return written
+
+
+def _save_png(image: np.ndarray, path: Path) -> Path:
+    Image.fromarray(image).save(path)
+    return path
+
+
+def _fit(image: np.ndarray, size: int) -> np.ndarray:
+    """A gray or RGB image enlarged (no smoothing) to fit a size x size RGB square, centred on gray."""
+    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+    canvas = np.full((size, size, 3), 128, np.uint8)
+    height, width = rgb.shape[:2]
+    if height == 0 or width == 0:
+        return canvas
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.NEAREST))
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
+def _grid(images: list[np.ndarray], columns: int, gap: int = GAP) -> np.ndarray:
+    """Same-size RGB images in rows of `columns`, `gap` pixels apart on the dark grid background."""
+    height, width = images[0].shape[:2]
+    rows = math.ceil(len(images) / columns)
+    grid = np.empty((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), np.uint8)
+    grid[:] = GRID_BACKGROUND
+    for n, image in enumerate(images):
+        top, left = (n // columns) * (height + gap), (n % columns) * (width + gap)
+        grid[top : top + height, left : left + width] = image
+    return grid

@@ -43,7 +43,9 @@ class ReliabilityBin:
     accuracy: float  # share of them predicted right
 
 
-def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> list[ReliabilityBin]:
+def reliability_bins(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> list[ReliabilityBin]:
     """Faces binned by their top-class probability; empty bins are left out."""
     probabilities, labels = np.asarray(probabilities), np.asarray(labels)
     confidence, predicted = probabilities.max(1), probabilities.argmax(1)

@@ -22,7 +22,12 @@ from core.errors import InputError
 from core.models.lock import model_lock
 
 INPUT_SHAPE = (1, 1, 48, 48)
-KINDS: dict[type[nn.Module], str] = {nn.Conv2d: "conv", nn.BatchNorm2d: "bn", nn.ReLU: "relu", nn.MaxPool2d: "pool"}
+KINDS: dict[type[nn.Module], str] = {
+    nn.Conv2d: "conv",
+    nn.BatchNorm2d: "bn",
+    nn.ReLU: "relu",
+    nn.MaxPool2d: "pool",
+}
 DECONV_KINDS = ("conv", "relu", "pool")  # where a Zeiler & Fergus projection can start
 
 
@@ -126,7 +131,9 @@ def relu_after(model: nn.Module, conv: str) -> str:
     """
     info = {i.name: i for i in feature_info(model)}.get(conv)
     if info is None or info.kind != "conv":
-        raise InputError(f"{conv} is not a conv layer of {type(model).__name__}: {', '.join(conv_layers(model))}.")
+        raise InputError(
+            f"{conv} is not a conv layer of {type(model).__name__}: {', '.join(conv_layers(model))}."
+        )
     if info.relu is None:
         raise InputError(f"{conv} is not followed by its own ReLU module: its feature maps are not defined.")
     return info.relu

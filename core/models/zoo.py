@@ -5,6 +5,7 @@ read with safetensors (or `torch.load(weights_only=True)` for a user's .pt file)
 unpickled.
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -123,3 +124,15 @@ def save_model(model: nn.Module, card: dict, directory: Path | None = None) -> d
     card = {**card, "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
     write_card(card, directory)
     return card
+
+
+def model_identity(model: nn.Module) -> tuple[str, str]:
+    """(name, sha256) of a model: from its card when it has one, else a hash of its weights."""
+    card = getattr(model, "card", None) or {}
+    if "sha256" in card:
+        return card.get("name", type(model).__name__), card["sha256"]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return type(model).__name__, digest.hexdigest()

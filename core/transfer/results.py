@@ -15,8 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from core.datasets import Sample, fingerprint
-from core.explain.atlas import model_identity
-from core.models.zoo import weights_dir
+from core.models.zoo import model_identity, weights_dir
 from core.store import ResultStore
 
 KIND = "transfer"
