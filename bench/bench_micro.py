@@ -47,7 +47,7 @@ def spot(path: Path, model: str | None, home: Path, progress=None) -> tuple[floa
     import os
 
     os.environ["FER_DASHBOARD_HOME"] = str(home)  # a fresh store: nothing is found ready
-    from core.micro.spotting import spot_video
+    from core.micro.pipeline import spot_video
     from core.progress import no_progress
 
     started, cpu = time.perf_counter(), time.process_time()

@@ -64,6 +64,10 @@ def _train(args: argparse.Namespace) -> dict:
                          optimizer=args.optimizer, balance=not args.no_balance,
                          label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)  # fmt: skip
     command = "python -m core " + " ".join(sys.argv[1:])
+    if args.arch == "micro_lstm":
+        return _train_micro(args, command)
+    if not args.format:
+        raise InputError("--format is needed: the layout of the dataset to train on (fer2013, ckplus, folder...).")
     checkpoints = args.checkpoint or Path.home() / ".fer-dashboard" / "checkpoints" / args.name
     with tqdm_progress(f"training {args.name}") as progress:
         card = train_model(
@@ -80,6 +84,23 @@ def _train(args: argparse.Namespace) -> dict:
     if "cv" in card:
         summary["cv"] = {k: card["cv"][k] for k in ("k", "mean", "sd")}
     return summary
+
+
+def _train_micro(args: argparse.Namespace, command: str) -> dict:
+    """The MicroLSTM on synthetic clips (core.micro.lstm), through the same verb as the CNNs."""
+    from core.micro.lstm import train_micro_lstm
+    from core.progress import tqdm_progress
+
+    with tqdm_progress(f"training {args.name}") as progress:
+        card = train_micro_lstm(
+            args.name, args.labels, args.clips, args.face3_clips, args.balance_clips, args.epochs, args.hidden,
+            args.cache, command, progress,
+        )  # fmt: skip
+    metrics = card["metrics"]
+    return {key: card[key] for key in ("name", "file", "sha256", "classes")} | {
+        "metrics": {k: metrics[k] for k in ("uf1", "uar", "accuracy", "n", "clips")},
+        "folds": [{k: f[k] for k in ("subject", "n", "uf1", "uar")} for f in metrics["folds"]],
+    }
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
@@ -317,14 +338,15 @@ def _au_table(args: argparse.Namespace) -> dict:
 
 def _spot(args: argparse.Namespace) -> dict:
     from core.media import probe_video
-    from core.micro.spotting import resolve_spotter, spot_video
+    from core.micro.pipeline import spot_video
+    from core.micro.spotters import load_spotter
     from core.progress import tqdm_progress
 
     suffix = args.out.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise InputError(f"--out must end in .json or .csv, not '{args.out.name}'.")
     probe_video(args.video)  # bad input fails here, before the progress bar, so the error is one line
-    resolve_spotter(args.model)
+    load_spotter(args.model)
     with tqdm_progress("spotting") as progress:
         result = spot_video(args.video, args.model, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +360,7 @@ def _spot(args: argparse.Namespace) -> dict:
         with open(args.out, "w", newline="") as f:
             writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(result.intervals)
+            writer.writerows(interval.to_json() for interval in result.intervals)
     return {"video": str(args.video), "model": result.model, "fps": result.fps, "frames": result.frames,
             "intervals": len(result.intervals), "from_store": result.from_store, "out": str(args.out)}  # fmt: skip
 
@@ -411,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = verbs.add_parser("train", help="train a model and write its weights and model card")
     train.add_argument("--name", required=True, help="model name, e.g. fan2019-fer2013")
-    train.add_argument("--arch", required=True, help="fan2019 or breuer2017")
-    train.add_argument("--format", required=True)
+    train.add_argument("--arch", required=True, help="fan2019 or breuer2017 (faces), micro_lstm (synthetic clips)")
+    train.add_argument("--format", help="the dataset layout (not for micro_lstm, which draws its clips)")
     train.add_argument("--root", type=Path, help="the dataset folder (not needed for generated)")
     train.add_argument("--train-split", help="the split to fit on (FER2013: train)")
     train.add_argument("--test-split", help="the split scored once at the end, never used to choose (FER2013: test)")
@@ -435,6 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the training state, saved each epoch (default ~/.fer-dashboard/checkpoints/NAME)",
     )  # fmt: skip
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint folder's last epoch")
+    micro = train.add_argument_group("micro_lstm: a MicroLSTM on synthetic clips, leave-one-face-out metrics")
+    micro.add_argument("--labels", default="megc", help="megc or casme2 (classes of each synthetic event)")
+    micro.add_argument("--clips", type=int, default=60, help="clips of faces 0-2 (seeds 0.., faces in turn)")
+    micro.add_argument("--face3-clips", type=int, default=20, help="clips of face 3 (seeds 10000..)")
+    micro.add_argument("--balance-clips", type=int, default=3, help="clips per face with one AU9, AU4, AU14 each")
+    micro.add_argument("--hidden", type=int, default=64, help="LSTM units")
+    micro.add_argument("--cache", type=Path, default=Path("/tmp/micro-lstm-cache"), help="tracked clips, reused")
     train.set_defaults(run=_train)
     transfer = verbs.add_parser(
         "transfer", help="a model tested on another dataset as it is; fine-tuning curves, AU probes, shift"

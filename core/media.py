@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import InputError, MediaError
+from core.progress import Progress, no_progress
 
 MAX_IMAGE_BYTES = 30_000_000
 MAX_IMAGE_PIXELS = 40_000_000  # about 7,300 x 5,500: any camera photo, not a bomb
@@ -324,3 +325,86 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---- clips for browsers: playable copies and excerpts, written atomically -------------------
+
+BROWSER_FOURCCS = {"avc1", "h264", "x264", "vp80", "vp90", "av01"}
+BROWSER_CONTAINERS = {".mp4", ".webm"}  # MOV, MKV and AVI are re-encoded even with these codecs
+EXCERPT_MARGIN_S = 0.3  # shown either side of an interval: the face at rest before and after
+
+
+def video_fourcc(path: Path) -> str:
+    """The clip's codec as OpenCV reports it, lower case ('avc1', 'mjpg', ...)."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    finally:
+        capture.release()
+    return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower()
+
+
+def playable_video(path: str | Path, cache: Path, progress: Progress = no_progress) -> Path:
+    """The clip as browsers play it: itself when it is MP4 or WebM in H.264, VP8/9 or AV1, else a WebM
+    (VP8) copy, made once into `cache` under the clip's checksum."""
+    path = Path(path)
+    if path.suffix.lower() in BROWSER_CONTAINERS and video_fourcc(path) in BROWSER_FOURCCS:
+        return path
+    target = cache / f"play_{sha256_file(path)[:16]}.webm"
+    if not target.is_file():
+        info = probe_video(path)
+        write_webm(target, info, (f for _, f in iter_frames(path)), progress)
+    return target
+
+
+def excerpt_span(
+    onset_frame: int, offset_frame: int, fps: float, frames: int, margin_s: float = EXCERPT_MARGIN_S
+) -> tuple[int, int]:
+    """The first and last frame (inclusive) of an interval's excerpt: `margin_s` either side of it,
+    clamped to the clip's `frames`."""
+    if frames < 1 or fps <= 0 or not 0 <= onset_frame <= offset_frame:
+        raise InputError(f"No excerpt of frames {onset_frame} to {offset_frame} in a clip of {frames} frames.")
+    margin = round(margin_s * fps)
+    return max(0, onset_frame - margin), min(frames - 1, offset_frame + margin)
+
+
+def write_excerpt(path: str | Path, first_frame: int, last_frame: int, target: Path, progress: Progress = no_progress) -> Path:
+    """A WebM (VP8) of frames `first_frame` to `last_frame` (inclusive) of a clip, at its frame rate,
+    streamed: a frame at a time. A range past the clip's end stops at its last frame; a range that
+    starts past it, or that is empty or negative, is refused with an InputError."""
+    import itertools
+
+    if first_frame < 0 or last_frame < first_frame:
+        raise InputError(f"Frames {first_frame} to {last_frame} are not a range of a clip.")
+    info = probe_video(path)
+    frames = iter_frames(path, start=first_frame, stop=last_frame + 1)
+    first = next(frames, None)
+    if first is None:
+        raise InputError(f"The clip {Path(path).name} ends before frame {first_frame}.")
+    excerpt = VideoInfo(fps=info.fps, frame_count=last_frame - first_frame + 1, width=info.width, height=info.height)
+    write_webm(Path(target), excerpt, (frame for _, frame in itertools.chain([first], frames)), progress)
+    return Path(target)
+
+
+def write_webm(target: Path, info: VideoInfo, frames, progress: Progress = no_progress) -> None:
+    """Encode RGB frames (of `info`'s size and rate) as WebM (VP8), written beside the target under a
+    name of its own and renamed when complete: a crash or a second writer never leaves half a file."""
+    import uuid
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex[:8]}.partial.webm")
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), info.fps, (info.width, info.height))
+    if not writer.isOpened():
+        raise MediaError("OpenCV cannot write WebM video on this machine.")
+    try:
+        for index, frame in enumerate(frames):
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if index % 30 == 0:
+                progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
+    except BaseException:
+        writer.release()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.release()
+    partial.replace(target)
+    progress(1.0, "encoded")

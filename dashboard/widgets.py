@@ -1,5 +1,7 @@
 """Widgets and cached resources that several pages share."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from core.faces import FaceAnalyzer
 from core.media import decode_image
 from core.models.training import pick_device
 from core.models.zoo import ModelError, is_micro_card, load_model, read_manifest, weights_dir
+from core.progress import Progress
 from core.store import ResultStore, home_dir
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
@@ -21,7 +24,7 @@ SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "We
 DEFAULT_MODEL = "fan2019-fer2013"
 TRAIN_COMMAND = (
     "python -m core train --name fan2019-fer2013 --arch fan2019 --format fer2013 "
-    "--root ../shared/data/fer2013 --train-split train --val-split test"
+    "--root ../shared/data/fer2013 --train-split train --test-split test"
 )
 
 
@@ -43,6 +46,16 @@ def result_store() -> ResultStore:
 @st.cache_resource(show_spinner="Reading the dataset…")
 def dataset_samples(entry: DatasetEntry) -> list[Sample]:
     return entry.read()
+
+
+@contextmanager
+def progress_bar(text: str) -> Iterator[Progress]:
+    """A Streamlit progress bar as core's `progress(fraction, message)` callback, removed when done."""
+    bar = st.progress(0.0, text)
+    try:
+        yield lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message)
+    finally:
+        bar.empty()
 
 
 def show_error(error: Exception) -> None:

@@ -10,7 +10,15 @@ from core.explain.figures import filter_sheet, layer_overview
 from core.models.layers import layer_labels
 from core.store import home_dir
 from dashboard.export import download_image, download_table
-from dashboard.widgets import pick_dataset, pick_model, query_choice, query_int, result_store, show_error
+from dashboard.widgets import (
+    pick_dataset,
+    pick_model,
+    progress_bar,
+    query_choice,
+    query_int,
+    result_store,
+    show_error,
+)
 
 DEFAULT_TOP, MAX_TOP = 9, 25
 SHEET_SCALE = 2  # the 48 px faces of a filter sheet, doubled
@@ -28,17 +36,8 @@ def load_atlas(model, model_id: str, entry, top: int) -> tuple[Atlas, bool]:
     slot = atlas_slot(model_id, entry.name, entry.fmt, entry.root, top, str(home_dir()))
     if "atlas" in slot:
         return slot["atlas"], False
-    bar = st.progress(0.0, "Building the atlas…")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), message)
-
-    try:
-        atlas = atlas_for_dataset(
-            model, entry.fmt, entry.root, top=top, store=result_store(), progress=progress
-        )
-    finally:
-        bar.empty()
+    with progress_bar("Building the atlas…") as progress:
+        atlas = atlas_for_dataset(model, entry.fmt, entry.root, top=top, store=result_store(), progress=progress)
     slot["atlas"] = atlas
     return atlas, not atlas.from_store
 

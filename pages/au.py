@@ -16,6 +16,7 @@ from dashboard.widgets import (
     pick_dataset,
     pick_layer,
     pick_model,
+    progress_bar,
     query_choice,
     query_int,
     result_store,
@@ -92,14 +93,8 @@ def cell(_model: torch.nn.Module, model_id: str, _samples, dataset: str, layer: 
 
 
 def compute(model, samples, method: str) -> AUTable:
-    bar = st.progress(0.0, "Computing the AU table…")
-    try:
-        return au_table_for_samples(
-            model, samples, method, store=result_store(),
-            progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message),
-        )  # fmt: skip
-    finally:
-        bar.empty()
+    with progress_bar("Computing the AU table…") as progress:
+        return au_table_for_samples(model, samples, method, store=result_store(), progress=progress)
 
 
 def counts_section(table: AUTable) -> None:

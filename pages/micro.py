@@ -9,22 +9,22 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
-from core.explain import deconvolve_top_k
-from core.explain.figures import enlarge, normalize_deconvolution
-from core.media import MAX_VIDEO_BYTES, VIDEO_SUFFIXES
-from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, ClipCache
-from core.micro.spotting import THRESHOLD, TRAINING_FREE, default_micro_model, micro_models, spot_video
-from core.micro.synthetic import demo_clip, demo_clip_path
-from core.micro.video import (
+from core.explain.figures import enlarge
+from core.media import (
     EXCERPT_MARGIN_S,
-    annotated_video,
-    crop_at,
+    MAX_VIDEO_BYTES,
+    VIDEO_SUFFIXES,
     excerpt_span,
-    maps_that_changed,
     playable_video,
     write_excerpt,
 )
-from core.models.inputs import to_tensor
+from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, ClipCache
+from core.micro.figures import annotated_video
+from core.micro.intervals import THRESHOLD, Interval
+from core.micro.pipeline import FeatureCache, SpotResult, spot_video
+from core.micro.spotters import TRAINING_FREE, default_micro_model, micro_models
+from core.micro.synthetic import demo_clip, demo_clip_path
+from core.micro.views import DIFFERENCE_GAIN, IntervalView, interval_view
 from core.models.layers import layer_labels
 from core.models.zoo import ModelError, model_card, weights_dir
 from core.store import home_dir
@@ -34,6 +34,7 @@ from dashboard.widgets import (
     cached_model,
     face_analyzer,
     pick_layer,
+    progress_bar,
     query_choice,
     query_int,
     result_store,
@@ -61,6 +62,12 @@ def _clip_cache(folder: str) -> ClipCache:
 def clip_cache() -> ClipCache:
     """One cache object per folder for the whole server: it remembers which uploads it has verified."""
     return _clip_cache(str(cache_dir()))
+
+
+@st.cache_resource
+def feature_cache() -> FeatureCache:
+    """The last clips' tracked features, for the whole server: switching spotters does not track again."""
+    return FeatureCache(size=2)
 
 
 def choose_clip() -> tuple[Path, str] | None:
@@ -120,18 +127,9 @@ def run(path: Path, name: str, model: str):
     runs = st.session_state.setdefault("micro-runs", {})
     key = (str(path), name, model, str(weights_dir()))  # kept under its checksum: one path, one content
     if key not in runs:
-        bar = st.progress(0.0, "Reading the clip…")
-        try:
-            runs[key] = spot_video(
-                path,
-                model,
-                lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m),
-                result_store(),
-                face_analyzer(),
-                display_name=name,
-            )
-        finally:
-            bar.empty()
+        with progress_bar("Reading the clip…") as progress:
+            runs[key] = spot_video(path, model, progress, result_store(), face_analyzer(), display_name=name,
+                                   features=feature_cache())  # fmt: skip
     return runs[key]
 
 
@@ -147,7 +145,7 @@ def chosen_time(result) -> float | None:
 def interval_at(result, time: float) -> int | None:
     """The 1-based number of the spotted interval that holds `time`, or None."""
     for number, interval in enumerate(result.intervals, 1):
-        if interval["onset_s"] <= time <= interval["offset_s"]:
+        if interval.onset_s <= time <= interval.offset_s:
             return number
     return None
 
@@ -184,9 +182,13 @@ def chosen_interval(result) -> int | None:
     return wanted - 1 if wanted is not None and 1 <= wanted <= len(result.intervals) else 0
 
 
+def interval_table(result: SpotResult) -> pd.DataFrame:
+    return pd.DataFrame([interval.to_json() for interval in result.intervals], columns=COLUMNS)
+
+
 def timeline_section(result, time: float | None, index: int | None) -> None:
     timeline = pd.DataFrame(result.timeline)
-    intervals = pd.DataFrame(result.intervals, columns=COLUMNS)
+    intervals = interval_table(result)
     if time is None and index is not None:
         time = float(intervals["onset_s"][index])
     chart = micro_timeline_chart(
@@ -206,7 +208,7 @@ def timeline_section(result, time: float | None, index: int | None) -> None:
 
 def intervals_section(result, index: int | None) -> None:
     st.subheader("Spotted intervals")
-    table = pd.DataFrame(result.intervals, columns=COLUMNS).rename(
+    table = interval_table(result).rename(
         columns={"label": "class", "score": "confidence"}
     )
     if index is None:
@@ -252,12 +254,14 @@ def interval_picked(key: str) -> None:
     st.session_state[CHOSEN_KEY] = True
 
 
-@st.cache_data(show_spinner="Reading the onset and apex frames…", max_entries=32)
-def onset_and_apex(path: str, eyes: bytes, onset: int, apex: int) -> dict[int, np.ndarray]:
-    return crop_at(path, np.frombuffer(eyes, np.float32).reshape(-1, 2, 2), [onset, apex])
+@st.cache_data(show_spinner="Reading the onset and apex frames, and what changed…", max_entries=32)
+def cached_interval_view(
+    path: str, _result: SpotResult, run_key: str, index: int, _model, model_id: str, layer: str
+) -> IntervalView:
+    return interval_view(path, _result, index, _model, layer, TOP_MAPS)
 
 
-def interval_section(path: Path, result, index: int, time: float | None) -> None:
+def interval_section(path: Path, result: SpotResult, index: int, time: float | None) -> None:
     interval = result.intervals[index]
     video, faces = st.columns([3, 2])
     with video:
@@ -267,37 +271,32 @@ def interval_section(path: Path, result, index: int, time: float | None) -> None
             clip_player(path, result, interval, time)
     if result.track is None:
         return
-    crops = onset_and_apex(
-        str(path),
-        result.track["eyes"].astype(np.float32).tobytes(),
-        interval["onset_frame"],
-        interval["apex_frame"],
-    )
-    onset, apex = crops.get(interval["onset_frame"]), crops.get(interval["apex_frame"])
-    if onset is None or apex is None:
-        st.info("The face was not found at this interval's onset or apex.")
+    try:
+        card = model_card(result.feature_model)
+        model = cached_model(result.feature_model, str(weights_dir()), card.get("sha256", ""))
+    except ModelError as error:
+        show_error(error)
+        return
+    with faces:
+        layer = pick_layer(layer_labels(model), key="micro-layer")
+    run_key = f"{result.sha256}:{result.model}"
+    view = cached_interval_view(str(path), result, run_key, index, model, f"{result.feature_model}:{card.get('sha256')}", layer)
+    if view.onset is None or view.apex is None:
+        faces.info("The face was not found at this interval's onset or apex.")
         return
     with faces:
         left, right = st.columns(2)
-        left.image(
-            enlarge(onset, CROP_SCALE), caption=f"Onset, frame {interval['onset_frame']}", width="stretch"
-        )
-        right.image(
-            enlarge(apex, CROP_SCALE), caption=f"Apex, frame {interval['apex_frame']}", width="stretch"
-        )
-        difference = np.clip(128 + 4 * (apex.astype(np.int16) - onset.astype(np.int16)), 0, 255).astype(
-            np.uint8
-        )
-        st.image(
-            enlarge(difference, CROP_SCALE), caption="Apex minus onset (x4, gray = no change)", width=160
-        )
-    changed_maps_section(result, onset, apex)
+        left.image(enlarge(view.onset, CROP_SCALE), caption=f"Onset, frame {interval.onset_frame}", width="stretch")
+        right.image(enlarge(view.apex, CROP_SCALE), caption=f"Apex, frame {interval.apex_frame}", width="stretch")
+        st.image(enlarge(view.difference, CROP_SCALE), caption=f"Apex minus onset (x{DIFFERENCE_GAIN}, gray = no change)",
+                 width=160)  # fmt: skip
+    changed_maps_section(result, view)
 
 
 def excerpt_player(path: Path, result, index: int) -> None:
     """A chosen interval plays as an exact excerpt (frames, not whole seconds), looping; it can be downloaded."""
     interval = result.intervals[index]
-    first, last = excerpt_span(interval["onset_frame"], interval["offset_frame"], result.fps, result.frames)
+    first, last = excerpt_span(interval.onset_frame, interval.offset_frame, result.fps, result.frames)
     # Kept under the clip's checksum beside its other copies, so the cache prunes it with them.
     target = clip_cache().excerpt_path(result.sha256, first, last)
     try:
@@ -322,78 +321,64 @@ def excerpt_player(path: Path, result, index: int) -> None:
     )
 
 
-def excerpt_caption(interval: dict, result, first: int, last: int) -> str:
+def excerpt_caption(interval: Interval, result, first: int, last: int) -> str:
     margin = round(EXCERPT_MARGIN_S * result.fps)
-    ends = [end for end, short in (("start", interval["onset_frame"] - first < margin),
-                                   ("end", last - interval["offset_frame"] < margin)) if short]  # fmt: skip
+    ends = [end for end, short in (("start", interval.onset_frame - first < margin),
+                                   ("end", last - interval.offset_frame < margin)) if short]  # fmt: skip
     cut = f" (cut short at the clip's {' and '.join(ends)})" if ends else ""
     return (
         f"Plays {first / result.fps:.2f} s to {(last + 1) / result.fps:.2f} s (frames {first} to {last}): the "
-        f"interval ({interval['onset_s']:.2f} s to {interval['offset_s']:.2f} s) with {EXCERPT_MARGIN_S:g} s "
+        f"interval ({interval.onset_s:.2f} s to {interval.offset_s:.2f} s) with {EXCERPT_MARGIN_S:g} s "
         f"either side{cut}, looping."
     )
 
 
-def clip_player(path: Path, result, interval: dict, time: float) -> None:
+def clip_player(path: Path, result, interval: Interval, time: float) -> None:
     """A time chosen on the timeline plays the whole clip from there, to whole seconds."""
-    bar = st.empty()
     try:
         # Only clips browsers cannot play (MJPG, mp4v...) are re-encoded, once, as WebM.
-        playable = playable_video(path, cache_dir(), lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))
+        with progress_bar("Making a copy browsers can play (once)…") as progress:
+            playable = playable_video(path, cache_dir(), progress)
     except InputError as error:
         show_error(error)
         return
-    bar.empty()
     kind = "video/webm" if playable.suffix.lower() == ".webm" else "video/mp4"
     start, end = play_span(result, interval, time)
     st.video(str(playable), format=kind, start_time=start, end_time=end, loop=end is not None)
     st.caption(play_caption(interval, time, start, end))
 
 
-def play_span(result, interval: dict, time: float) -> tuple[int, int | None]:
+def play_span(result, interval: Interval, time: float) -> tuple[int, int | None]:
     """Whole seconds (Streamlit's player seeks no finer) to play from a chosen time: to PLAY_MARGIN_S past
     the offset when that time lies in the interval, else to the end of the clip."""
-    if not interval["onset_s"] - PLAY_MARGIN_S <= time <= interval["offset_s"]:
+    if not interval.onset_s - PLAY_MARGIN_S <= time <= interval.offset_s:
         return math.floor(time), None
-    end = min(math.ceil(interval["offset_s"] + PLAY_MARGIN_S), math.ceil(result.frames / result.fps))
+    end = min(math.ceil(interval.offset_s + PLAY_MARGIN_S), math.ceil(result.frames / result.fps))
     return math.floor(time), max(end, math.floor(time) + 1)
 
 
-def play_caption(interval: dict, time: float, start: int, end: int | None) -> str:
+def play_caption(interval: Interval, time: float, start: int, end: int | None) -> str:
     chosen = f"the time chosen on the timeline, {time:.2f} s"
     if end is None:
         return f"Plays the whole clip from {chosen}, from second {start} on."
     return (
         f"Plays the whole clip from {chosen}, looping seconds {start} to {end} (the offset is at "
-        f"{interval['offset_s']:.2f} s; the player seeks in whole seconds: choose the interval to play it exactly)."
+        f"{interval.offset_s:.2f} s; the player seeks in whole seconds: choose the interval to play it exactly)."
     )
 
 
-def changed_maps_section(result, onset: np.ndarray, apex: np.ndarray) -> None:
+def changed_maps_section(result: SpotResult, view: IntervalView) -> None:
     st.subheader("What the network saw change")
-    try:
-        card = model_card(result.feature_model)
-        model = cached_model(result.feature_model, str(weights_dir()), card.get("sha256", ""))
-    except ModelError as error:
-        show_error(error)
-        return
-    layer = pick_layer(layer_labels(model), key="micro-layer")
-    maps = maps_that_changed(model, onset, apex, layer, TOP_MAPS)
     st.caption(
-        f"The {len(maps)} feature maps of {result.feature_model}'s {layer.rsplit('.', 1)[-1]} whose strongest response "
-        "changed most from onset to apex, each projected back to pixels (Zeiler & Fergus deconvolution) at onset "
-        "and at apex: the pattern the map responds to."
+        f"The {len(view.changed)} feature maps of {result.feature_model}'s {view.layer.rsplit('.', 1)[-1]} whose "
+        "strongest response changed most from onset to apex, each projected back to pixels (Zeiler & Fergus "
+        "deconvolution) at onset and at apex: the pattern the map responds to."
     )
-    columns = st.columns(len(maps))
-    for column, entry in zip(columns, maps, strict=True):
-        pictures = []
-        for crop in (onset, apex):
-            _, _, projection = deconvolve_top_k(model, to_tensor(crop[None]), layer, entry["channel"], 1)[0]
-            pictures.append(enlarge(normalize_deconvolution(projection), 3))
-        column.image(np.hstack(pictures), width="stretch")
+    for column, entry in zip(st.columns(max(len(view.changed), 1)), view.changed, strict=False):
+        column.image(np.hstack([enlarge(entry.onset_projection, 3), enlarge(entry.apex_projection, 3)]), width="stretch")
         column.caption(
-            f"Map {entry['channel']}: {entry['onset_max']:.2f} → {entry['apex_max']:.2f} "
-            f"({entry['change']:+.2f}); left onset, right apex."
+            f"Map {entry.channel}: {entry.onset_max:.2f} → {entry.apex_max:.2f} "
+            f"({entry.change:+.2f}); left onset, right apex."
         )
 
 
@@ -435,7 +420,7 @@ except InputError as error:
     show_error(error)
     st.stop()
 
-micro = sum(i["kind"] == "micro" for i in result.intervals)
+micro = sum(i.kind == "micro" for i in result.intervals)
 st.markdown(
     f"**{len(result.intervals)} intervals** ({micro} micro, {len(result.intervals) - micro} macro) in "
     f"{result.frames:,} frames at {result.fps:g} fps ({result.frames / result.fps:.1f} s)."

@@ -23,6 +23,7 @@ from dashboard.export import download_chart, download_table
 from dashboard.widgets import (
     pick_dataset,
     pick_model,
+    progress_bar,
     query_choice,
     query_int,
     result_store,
@@ -143,15 +144,13 @@ def fresh_section(model_name: str, model) -> None:
         chosen = samples if split == "all" else [s for s in samples if s.split == split]
         if not st.button(f"Test {model_name} on {len(chosen):,} faces of '{entry.name}'", key="transfer-run"):
             return
-        bar = st.progress(0.0, "Reading faces…")
         try:
-            result = run_cross_dataset(model, chosen, None if split == "all" else split, store=result_store(),
-                                       progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), m))  # fmt: skip
+            with progress_bar("Reading faces…") as progress:
+                result = run_cross_dataset(model, chosen, None if split == "all" else split, store=result_store(),
+                                           progress=progress)  # fmt: skip
         except InputError as error:
             show_error(error)
             return
-        finally:
-            bar.empty()
         st.success(
             f"{100 * result['accuracy']:.1f}% [{100 * result['ci_low']:.1f}, {100 * result['ci_high']:.1f}] on "
             f"{result['n']:,} faces ({', '.join(result['label_map'])}); saved in the results store.",

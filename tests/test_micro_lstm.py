@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.labels.micro import CASME2_CLASSES, casme2_class_from_aus
+from core.micro.intervals import UNCLASSIFIED, Interval
 from core.micro.lstm import (
     LABEL_SETS,
     NONE,
@@ -17,7 +18,6 @@ from core.micro.lstm import (
     train,
 )
 from core.micro.metrics import loso_splits
-from core.micro.spotting import UNCLASSIFIED, interval_record
 from core.micro.synthetic import LABEL_AUS
 
 # ---- AUs -> CASME II classes ------------------------------------------------------------------
@@ -80,8 +80,8 @@ def known_clip(rng: np.random.Generator, identity: int, classes: tuple[str, ...]
         offset = onset + length - 1
         inputs[onset : offset + 1, label - 1] += 2.0
         targets[onset : offset + 1] = label
-        events.append(interval_record(onset, onset + length // 2, offset, FPS, classes[label], 1.0))
-    spotted = [{**event, "label": UNCLASSIFIED} for event in events]
+        events.append(Interval.at(onset, onset + length // 2, offset, FPS, classes[label], 1.0).to_json())
+    spotted = [Interval.from_json(event).labelled(UNCLASSIFIED, 1.0) for event in events]
     score = inputs.max(1)
     return ClipData(inputs, targets, FPS, events, spotted, score, amplitude_px=2.5, identity=identity)
 
@@ -145,7 +145,7 @@ def test_the_model_and_its_answers_follow_the_label_set():
 
 def test_spot_with_the_casme2_model_writes_casme2_labels(tmp_path, capsys):
     from core.__main__ import main
-    from core.micro.spotting import micro_models
+    from core.micro.spotters import micro_models
     from core.micro.synthetic import make_clip
     from core.models.zoo import read_manifest
 

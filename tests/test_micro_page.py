@@ -10,10 +10,9 @@ import torch
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
-from core.media import probe_video
+from core.media import excerpt_span, probe_video
 from core.micro.lstm import CLASSES
 from core.micro.synthetic import demo_clip, demo_clip_path
-from core.micro.video import excerpt_span
 from core.models.architectures import MicroLSTM
 from core.models.zoo import read_manifest, save_model
 from core.store import home_dir

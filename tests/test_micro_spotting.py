@@ -8,22 +8,20 @@ import pytest
 
 from core.__main__ import main
 from core.media import VideoInfo
-from core.micro.metrics import interval_iou
-from core.micro.spotting import (
+from core.micro.intervals import (
     MICRO_MAX_S,
     THRESHOLD,
-    TRAINING_FREE,
     find_peaks,
     intervals_from_signals,
     keep_by_duration,
     kind_of,
-    motion_signals,
-    noise_units,
-    rolling_baseline,
-    spot_video,
 )
+from core.micro.metrics import interval_iou
+from core.micro.pipeline import spot_video
+from core.micro.signals import motion_signals, noise_units, rolling_baseline
+from core.micro.spotters import TRAINING_FREE
 from core.micro.synthetic import make_clip
-from core.micro.video import features_from_frames
+from core.micro.track import features_from_frames
 
 # ---- on signals -----------------------------------------------------------------------------
 
@@ -120,11 +118,11 @@ def test_small_movements_are_spotted_at_iou_half(events, analyzer, fer_model):
     assert len(spotted) == len(clip.events), (spotted, clip.intervals())
     for truth, found in zip(clip.events, spotted, strict=True):
         iou = interval_iou(
-            (truth.onset_frame, truth.offset_frame), (found["onset_frame"], found["offset_frame"])
+            (truth.onset_frame, truth.offset_frame), (found.onset_frame, found.offset_frame)
         )
         assert iou >= 0.5, (truth, found)
-        assert found["kind"] == truth.kind
-        assert truth.onset_frame <= found["apex_frame"] <= truth.offset_frame
+        assert found.kind == truth.kind
+        assert truth.onset_frame <= found.apex_frame <= truth.offset_frame
 
 
 def test_the_same_clip_at_30_and_60_fps_gives_the_same_seconds(analyzer, fer_model):
@@ -136,11 +134,11 @@ def test_the_same_clip_at_30_and_60_fps_gives_the_same_seconds(analyzer, fer_mod
         )
         video = track(clip, analyzer, fer_model)
         found[fps] = intervals_from_signals(motion_signals(video), video.fps)
-    assert [i["kind"] for i in found[30.0]] == [i["kind"] for i in found[60.0]] == ["micro", "macro"]
+    assert [i.kind for i in found[30.0]] == [i.kind for i in found[60.0]] == ["micro", "macro"]
     for at_30, at_60 in zip(found[30.0], found[60.0], strict=True):
-        assert at_60["onset_frame"] > 1.5 * at_30["onset_frame"], "frames count at the clip's own rate"
+        assert at_60.onset_frame > 1.5 * at_30.onset_frame, "frames count at the clip's own rate"
         for key in ("onset_s", "apex_s", "duration_s"):
-            assert at_30[key] == pytest.approx(at_60[key], abs=0.1), key
+            assert getattr(at_30, key) == pytest.approx(getattr(at_60, key), abs=0.1), key
 
 
 def test_a_still_clip_gives_nothing(analyzer, fer_model):

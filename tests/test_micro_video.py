@@ -7,21 +7,12 @@ import pytest
 import torch
 
 from core.errors import FaceError, InputError, MediaError
-from core.media import iter_frames, probe_video
+from core.explain.activations import maps_that_changed
+from core.media import excerpt_span, iter_frames, playable_video, probe_video, write_excerpt
+from core.micro.figures import annotated_video
+from core.micro.intervals import Interval
 from core.micro.synthetic import make_clip
-from core.micro.video import (
-    REGIONS,
-    TRACK_POINTS,
-    OneEuroFilter,
-    annotated_video,
-    crop_at,
-    excerpt_span,
-    extract_features,
-    maps_that_changed,
-    playable_video,
-    prefetched,
-    write_excerpt,
-)
+from core.micro.track import REGIONS, TRACK_POINTS, OneEuroFilter, crop_at, extract_features, prefetched
 from core.models.architectures import FanNet
 
 
@@ -123,9 +114,9 @@ def test_maps_that_changed_most_come_first(small_cnn):
     apex = onset.copy()
     apex[10:20, 10:30] = 200
     maps = maps_that_changed(small_cnn, onset, apex, "features.conv2", top=3)
-    changes = [abs(m["change"]) for m in maps]
+    changes = [abs(m.change) for m in maps]
     assert len(maps) == 3 and changes == sorted(changes, reverse=True) and changes[0] > 0
-    assert all(m["change"] == pytest.approx(m["apex_max"] - m["onset_max"]) for m in maps)
+    assert all(m.change == pytest.approx(m.apex_max - m.onset_max) for m in maps)
 
 
 def test_an_mjpg_clip_is_made_playable_and_a_webm_is_kept(clip_file, tmp_path):
@@ -139,8 +130,7 @@ def test_an_mjpg_clip_is_made_playable_and_a_webm_is_kept(clip_file, tmp_path):
 def test_the_annotated_video_marks_the_interval(clip_file, tracked, tmp_path):
     clip, path = clip_file
     event = clip.events[0]
-    interval = {"onset_frame": event.onset_frame, "offset_frame": event.offset_frame, "kind": "micro",
-                "label": "surprise", "score": 0.9}  # fmt: skip
+    interval = Interval.at(event.onset_frame, event.apex_frame, event.offset_frame, clip.fps, "surprise", 0.9)
     track = {
         "found": tracked.found,
         "eyes": tracked.eyes,

@@ -92,3 +92,9 @@ def test_predict_says_which_probabilities_it_shows(tmp_path, use_tiny_zoo):
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["flip_averaged"] is True and "calibrated" in out
+
+
+def test_the_micro_lstm_trains_through_the_same_verb(tmp_path):
+    """One training entry point: a bad label set is refused by `train --arch micro_lstm` before any clip."""
+    line = _one_line_error(_train(tmp_path, "--name", "m", "--arch", "micro_lstm", "--labels", "nope"))
+    assert "Unknown label set 'nope'" in line

@@ -21,8 +21,8 @@ python -m core train --name fan2019-ckplus --arch fan2019 --format ckplus --root
 # MEGC classes (negative/positive/surprise), then CASME II's classes from each event's AUs
 # (core/micro/labels.py: casme2_class_from_aus). Tracking the clips (cached in /tmp/micro-lstm-cache)
 # takes about 20 min on one CPU thread the first time; each command then trains 5 LSTMs in ~5 min.
-python -m core.micro.lstm --labels megc --clips 60 --face3-clips 20 --balance-clips 3 --epochs 40 --hidden 64
-python -m core.micro.lstm --labels casme2 --clips 60 --face3-clips 20 --balance-clips 3 --epochs 40 --hidden 64
+python -m core train --name micro-lstm-synthetic --arch micro_lstm --labels megc --clips 60 --face3-clips 20 --balance-clips 3 --epochs 40 --hidden 64
+python -m core train --name micro-lstm-synthetic-casme2 --arch micro_lstm --labels casme2 --clips 60 --face3-clips 20 --balance-clips 3 --epochs 40 --hidden 64
 
 # Not shipped yet: too slow for the CPU session that trained the models above (about 10 min an
 # epoch on 2 cores). Run it on a GPU machine.

@@ -4,11 +4,14 @@ Feature maps are what Zeiler & Fergus 2014 (Visualizing and Understanding Convol
 Networks) project back to pixels; `strongest` finds the locations to project.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 
 from core.errors import InputError
+from core.models.inputs import to_tensor
 from core.models.layers import feature_layers
 from core.models.lock import model_lock
 
@@ -88,3 +91,29 @@ def strength_order(maps: np.ndarray) -> list[int]:
     """
     peaks = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1).max(axis=1)
     return [int(c) for c in np.argsort(-peaks, kind="stable")]
+
+
+@dataclass(frozen=True)
+class ChangedMap:
+    """A feature map whose strongest response changed between two faces (onset and apex)."""
+
+    channel: int
+    onset_max: float
+    apex_max: float
+
+    @property
+    def change(self) -> float:
+        return self.apex_max - self.onset_max
+
+
+@torch.no_grad()
+def maps_that_changed(
+    model: nn.Module, onset: np.ndarray, apex: np.ndarray, layer: str, top: int = 4
+) -> list[ChangedMap]:
+    """The `top` feature maps of `layer` whose strongest response changed most from onset to apex
+    (uint8 48x48 crops), by the absolute change of their maximum, largest first."""
+    device = next(model.parameters()).device
+    maps = activations(model, to_tensor(np.stack([onset, apex])).to(device), [layer])[layer]
+    peak = maps.amax((2, 3)).float().cpu().numpy()
+    order = np.argsort(-np.abs(peak[1] - peak[0]), kind="stable")[:top]
+    return [ChangedMap(int(c), float(peak[0, c]), float(peak[1, c])) for c in order]

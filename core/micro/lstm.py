@@ -8,7 +8,7 @@ spots and recognises micro-expressions at once.
 Input per frame (`sequence_inputs`, all in the clip's own noise units, so identity and
 lighting cancel out): the deviation of every pooled CNN feature map from its sliding
 baseline, the signed mean landmark displacement of each AU region, and the per-region
-activity of the training-free spotter (core.micro.spotting). Output per frame: the
+activity of the AU regions (core.micro.signals). Output per frame: the
 probabilities of "none" and of each expression class of the model's label set, as its card lists
 them ("classes"): the MEGC classes (negative / positive / surprise) for micro-lstm-synthetic,
 CASME II's (happiness / disgust / repression / surprise / others) for micro-lstm-synthetic-casme2.
@@ -17,13 +17,12 @@ The MicroLSTM is one-directional; a clip is read both ways (forward, and time-re
 and the two answers are averaged, so every frame's answer sees the movement's rise and
 fall. It learns from both directions for the same reason.
 
-Training (`python -m core.micro.lstm --labels megc|casme2`) uses synthetic clips only
+Training (`python -m core train --arch micro_lstm --labels megc|casme2`) uses synthetic clips only
 (core.micro.synthetic), never real faces; the card says exactly which. The card's metrics come
 from leave-one-subject-out over the four drawn faces (`loso_evaluation`); the shipped model is
 then trained on all of them.
 """
 
-import argparse
 import json
 import platform
 import sys
@@ -37,10 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.errors import InputError
 from core.labels.micro import CASME2_CLASSES, MEGC_CLASSES, casme2_class_from_aus
+from core.micro.intervals import MAX_DURATION_S, MIN_DURATION_S, Interval, intervals_from_signals
 from core.micro.metrics import SpottingMatch, evaluate_loso, match_intervals, recognition_scores
-from core.micro.spotting import MotionSignals
-from core.micro.video import REGIONS, FaceVideo
+from core.micro.signals import MotionSignals, motion_signals, smooth
+from core.micro.track import REGIONS, FaceVideo, features_from_frames
 from core.models.architectures import MicroLSTM
 from core.progress import Progress, no_progress
 
@@ -109,15 +110,13 @@ def frame_probabilities(model: nn.Module, inputs: np.ndarray) -> np.ndarray:
 
 def intervals_from_probabilities(
     probabilities: np.ndarray, score: np.ndarray, fps: float, classes: tuple[str, ...]
-) -> list[dict]:
+) -> list[Interval]:
     """Intervals where the LSTM says "an expression" (P(none) < 0.5), with their class.
 
     The apex is where the training-free score peaks inside the interval (the LSTM says
     which frames, the motion says when it is strongest); the class is the most probable
     one over the interval; the score is the mean probability of an expression there.
     """
-    from core.micro.spotting import MAX_DURATION_S, MIN_DURATION_S, interval_record, smooth
-
     event = smooth(1.0 - probabilities[:, 0], max(1, round(0.1 * fps)) | 1)
     above = np.r_[False, event >= 0.5, False]
     starts = np.flatnonzero(~above[:-1] & above[1:])
@@ -129,13 +128,13 @@ def intervals_from_probabilities(
         apex = int(onset + np.argmax(score[onset : offset + 1]))
         mean = probabilities[onset : offset + 1].mean(0)
         label = classes[1 + int(np.argmax(mean[1:]))]
-        intervals.append(
-            interval_record(onset, apex, offset, fps, label, float(event[onset : offset + 1].mean()))
-        )
+        intervals.append(Interval.at(onset, apex, offset, fps, label, float(event[onset : offset + 1].mean())))
     return intervals
 
 
-def label_intervals(intervals: list[dict], probabilities: np.ndarray, classes: tuple[str, ...]) -> list[dict]:
+def label_intervals(
+    intervals: list[Interval], probabilities: np.ndarray, classes: tuple[str, ...]
+) -> list[Interval]:
     """The training-free spotter's intervals, each given the LSTM's most probable class over its frames
     (`classes`: the model's, from its card, "none" first).
 
@@ -143,9 +142,9 @@ def label_intervals(intervals: list[dict], probabilities: np.ndarray, classes: t
     """
     labelled = []
     for interval in intervals:
-        mean = probabilities[interval["onset_frame"] : interval["offset_frame"] + 1].mean(0)
+        mean = probabilities[interval.onset_frame : interval.offset_frame + 1].mean(0)
         best = 1 + int(np.argmax(mean[1:]))
-        labelled.append({**interval, "label": classes[best], "score": round(float(mean[best]), 4)})
+        labelled.append(interval.labelled(classes[best], float(mean[best])))
     return labelled
 
 
@@ -160,7 +159,7 @@ class ClipData:
     targets: np.ndarray  # (N,) class index, 0 = none
     fps: float
     events: list[dict]  # ClipEvent fields, as in SyntheticClip.intervals(), labelled in the model's classes
-    spotted: list[dict]  # the training-free spotter's intervals, for comparison
+    spotted: list[Interval]  # the training-free spotter's intervals, for comparison
     score: np.ndarray  # (N,) the training-free spotting score
     amplitude_px: float = 0.0  # how far the AU's landmarks move at the apex
     identity: int = 0  # the drawn face: the "subject" of leave-one-subject-out
@@ -169,7 +168,6 @@ class ClipData:
 def track_clip(clip, cnn: nn.Module, analyzer=None) -> FaceVideo:
     """Track a synthetic clip (frames drawn in memory, not encoded) and read its features."""
     from core.media import VideoInfo
-    from core.micro.video import features_from_frames
 
     info = VideoInfo(clip.fps, clip.n_frames, *clip.size)
     return features_from_frames(
@@ -179,8 +177,6 @@ def track_clip(clip, cnn: nn.Module, analyzer=None) -> FaceVideo:
 
 def clip_data(video: FaceVideo, events: list[dict], classes: tuple[str, ...]) -> ClipData:
     """The LSTM's inputs and per-frame targets for a tracked clip with known events (labels in `classes`)."""
-    from core.micro.spotting import intervals_from_signals, motion_signals
-
     signals = motion_signals(video)
     targets = np.zeros(video.frames, np.int64)
     for event in events:
@@ -339,14 +335,14 @@ def answer_clips(model: nn.Module, data: list[ClipData], indices, classes: tuple
         hybrid = label_intervals(item.spotted, probabilities, classes)
         for p, t, _ in match_intervals(hybrid, item.events).pairs:
             answers.spotted_true.append(item.events[t]["label"])
-            answers.spotted_pred.append(hybrid[p]["label"])
+            answers.spotted_pred.append(hybrid[p].label)
         found = {
             "lstm": intervals_from_probabilities(probabilities, item.score, item.fps, classes),
             "training_free": item.spotted,
         }
         for method, intervals in found.items():
             for kind in _KINDS:
-                predicted = [x for x in intervals if kind in ("all", x["kind"])]
+                predicted = [x for x in intervals if kind in ("all", x.kind)]
                 truth = [x for x in item.events if kind in ("all", x["kind"])]
                 answers.spotting[method][kind] += match_intervals(predicted, truth)
     return answers
@@ -472,75 +468,73 @@ _LABEL_RULES = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.micro.lstm",
-        description="Train a shipped MicroLSTM on synthetic clips, with leave-one-face-out metrics.",
-    )
-    parser.add_argument("--labels", choices=sorted(LABEL_SETS), default="megc")
-    parser.add_argument("--name", help=f"default: {DEFAULT_NAME} (megc) or {DEFAULT_NAME}-casme2")
-    parser.add_argument("--clips", type=int, default=60, help="clips of faces 0-2 (seeds 0.., faces in turn)")
-    parser.add_argument("--face3-clips", type=int, default=20, help="clips of face 3 (seeds 10000..)")
-    parser.add_argument(
-        "--balance-clips", type=int, default=3, help="clips per face with one AU9, AU4 and AU14 event each"
-    )
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/micro-lstm-cache"))
-    args = parser.parse_args(argv)
-    name = args.name or (DEFAULT_NAME if args.labels == "megc" else f"{DEFAULT_NAME}-{args.labels}")
-    torch.set_num_threads(1)
+def train_micro_lstm(
+    name: str | None = None,
+    labels: str = "megc",
+    clips: int = 60,
+    face3_clips: int = 20,
+    balance_clips: int = 3,
+    epochs: int = 40,
+    hidden: int = 64,
+    cache: Path = Path("/tmp/micro-lstm-cache"),
+    command: str = "",
+    progress: Progress = no_progress,
+) -> dict:
+    """Train a shipped MicroLSTM on synthetic clips, with leave-one-face-out metrics; returns its card
+    (also written to the manifest). `python -m core train --arch micro_lstm` calls it."""
     from core.models.zoo import load_model, save_model
-    from core.progress import tqdm_progress
 
+    if labels not in LABEL_SETS:
+        raise InputError(f"Unknown label set '{labels}'; use one of {', '.join(LABEL_SETS)}.")
+    name = name or (DEFAULT_NAME if labels == "megc" else f"{DEFAULT_NAME}-{labels}")
+    torch.set_num_threads(1)
     started = time.time()
-    classes = LABEL_SETS[args.labels]
+    classes = LABEL_SETS[labels]
     cnn = load_model(FEATURE_MODEL)
     amplitudes = (1.0, 4.0)
-    balance_seeds = range(BALANCE_SEED, BALANCE_SEED + 4 * args.balance_clips)
+    balance_seeds = range(BALANCE_SEED, BALANCE_SEED + 4 * balance_clips)
     clips = chain(
-        _clips(range(args.clips), (0, 1, 2), amplitudes),
-        _clips(range(10_000, 10_000 + args.face3_clips), (3,), amplitudes),
+        _clips(range(clips), (0, 1, 2), amplitudes),
+        _clips(range(10_000, 10_000 + face3_clips), (3,), amplitudes),
         _balance_clips(balance_seeds, (0, 1, 2, 3), amplitudes),
     )
-    data = build_dataset(clips, args.cache, cnn, args.labels)
-    with tqdm_progress("leave-one-face-out") as progress:
-        metrics = loso_evaluation(data, classes, args.epochs, args.hidden, progress)
+    data = build_dataset(clips, cache, cnn, labels)
+    metrics = loso_evaluation(data, classes, epochs, hidden, progress)
     metrics = {
         "split": "leave-one-subject-out over the 4 synthetic faces: the pooled answers of the 4 fold "
         "models (each trained on 3 faces, tested on the 4th), not of the shipped model",
         **metrics,
     }
-    model, history = train(data, classes, args.epochs, args.hidden)
-    last = 10_000 + args.face3_clips - 1
+    model, history = train(data, classes, epochs, hidden)
+    last = 10_000 + face3_clips - 1
     card = {
         "name": name,
         "task": "micro-expression",
         "architecture": "micro_lstm",
         "arch_args": {"feature_dim": int(data[0].inputs.shape[1]), "num_classes": len(classes),
-                      "hidden": args.hidden},
+                      "hidden": hidden},
         "input": {"features": "core.micro.lstm.sequence_inputs", "feature_model": FEATURE_MODEL,
                   "feature_model_sha256": cnn.card["sha256"]},
         "classes": list(classes),
-        "labels": args.labels,
+        "labels": labels,
         "training": {
             "format": "synthetic clips (core.micro.synthetic.make_clip)",
-            "train_split": f"all {len(data)} clips: seeds 0-{args.clips - 1} (faces 0-2 in turn) and "
+            "train_split": f"all {len(data)} clips: seeds 0-{clips - 1} (faces 0-2 in turn) and "
             f"10000-{last} (face 3) with 2-3 random events each; seeds {BALANCE_SEED}-{balance_seeds[-1]} "
-            f"({args.balance_clips} a face, faces 0-3 in turn) with one AU9, one AU4 and one AU14 event each "
+            f"({balance_clips} a face, faces 0-3 in turn) with one AU9, one AU4 and one AU14 event each "
             "(core.micro.lstm.BALANCE_AUS: without them CASME II's disgust and others are rare, and "
             "face 3 has no disgust)",
             "test_split": "none held out for this model; its metrics come from leave-one-subject-out: 4 "
             "folds, each training a fresh model (same settings) on 3 faces' clips and testing on the "
             "4th face's",
-            "labels": _LABEL_RULES[args.labels],
+            "labels": _LABEL_RULES[labels],
             "clips": "8 s, 30 fps, 640x480; random events 30% macro 0.6-2 s, else micro 0.1-0.5 s (balance "
             "clips: 30% macro 0.6-1.2 s, else micro 0.15-0.5 s), "
             f"amplitude {amplitudes[0]}-{amplitudes[1]} px, head motion 0.5-1.5 px, sensor noise sd 1-3",
-            "config": {"epochs": args.epochs, "hidden": args.hidden, "lr": LEARNING_RATE, "seed": 0},
+            "config": {"epochs": epochs, "hidden": hidden, "lr": LEARNING_RATE, "seed": 0},
             "device": "cpu",
             "seconds": round(time.time() - started),
-            "feature_cache": f"{args.cache}: tracked features of each clip, reused when present (tracking "
+            "feature_cache": f"{cache}: tracked features of each clip, reused when present (tracking "
             "is most of the time: about 10 s a clip on one CPU thread)",
             "note": "Synthetic faces only: no real micro-expression video was available (CASME II, SAMM "
             "and CAS(ME)^2 videos are not here). Scores on real clips are unknown.",
@@ -548,15 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics,
         "history": history,
         "notes": _notes(metrics),
-        "command": "python -m core.micro.lstm " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command,
         "hardware": f"CPU: {platform.machine()}, 1 thread",
     }  # fmt: skip
-    card = save_model(model, card)
-    summary = {k: metrics[k] for k in ("uf1", "uar", "accuracy", "n", "clips")}
-    summary["folds"] = [{k: f[k] for k in ("subject", "n", "uf1", "uar")} for f in metrics["folds"]]
-    print(json.dumps({k: card[k] for k in ("name", "file", "sha256")} | {"metrics": summary}, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return save_model(model, card)

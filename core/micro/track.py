@@ -1,4 +1,5 @@
 """A clip's face track and per-frame CNN features, streamed: memory stays flat whatever its length.
+Also the crops of a run, re-read from the clip (`crop_at`).
 
     features = extract_features("clip.mp4", load_model("fan2019-fer2013"), progress)
     features.found, features.landmarks, features.pooled, features.regions, features.maxima
@@ -21,9 +22,7 @@ over each AU region of the canonical face (`core.au.regions`), the landmarks of 
 regions in crop pixels, the smoothed eye centres and the face box.
 """
 
-import itertools
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -293,13 +292,15 @@ def extract_features(
     model: nn.Module,
     progress: Progress = no_progress,
     analyzer: FaceAnalyzer | None = None,
+    info: VideoInfo | None = None,
 ) -> FaceVideo:
     """Track the face of a clip and read the CNN's features on every frame, streamed.
 
     Raises MediaError for a clip that cannot be used (no frames, damaged, too large) and
     FaceError when no frame shows a face. Frames without a face are marked (`found` False).
+    `info`: the clip's `probe_video`, when the caller has it already.
     """
-    info = probe_video(path)
+    info = info or probe_video(path)
     with prefetched(iter_frames(path)) as frames:
         return features_from_frames(frames, info, model, progress, analyzer, name=str(path))
 
@@ -424,12 +425,12 @@ def _align(frame: np.ndarray, points: np.ndarray, eye_filter: OneEuroFilter):
     right = points[list(RIGHT_EYE_CONTOUR)].mean(0)
     left = points[list(LEFT_EYE_CONTOUR)].mean(0)
     eyes = eye_filter(np.stack([right, left])).astype(np.float32)
-    aligned = align_face(frame, _eyes_face(eyes), INPUT_SIZE)
+    aligned = align_face(frame, eyes_face(eyes), INPUT_SIZE)
     kept = points[list(TRACK_POINTS)] @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
     return aligned.image, eyes, kept
 
 
-def _eyes_face(eyes: np.ndarray) -> Face:
+def eyes_face(eyes: np.ndarray) -> Face:
     """A Face that only knows its eyes, so align_face uses exactly these (smoothed) centres."""
     keypoints = np.zeros((6, 2), np.float32)
     keypoints[:2] = eyes
@@ -446,10 +447,7 @@ def _collect(table: _Table, batcher: _FeatureBatcher, crop_rows: list[int]) -> N
     crop_rows.clear()
 
 
-# ---- what the page shows: crops of a run, the clip in a browser, an annotated copy ------------
-
-BROWSER_FOURCCS = {"avc1", "h264", "x264", "vp80", "vp90", "av01"}
-BROWSER_CONTAINERS = {".mp4", ".webm"}  # MOV, MKV and AVI are re-encoded even with these codecs
+# ---- the crops of a run ----------------------------------------------------------------
 
 
 def crop_at(path: str | Path, eyes: np.ndarray, frames: list[int]) -> dict[int, np.ndarray]:
@@ -460,166 +458,5 @@ def crop_at(path: str | Path, eyes: np.ndarray, frames: list[int]) -> dict[int, 
         return crops
     for index, frame in iter_frames(path, start=wanted[0], stop=wanted[-1] + 1):
         if index in wanted:
-            crops[index] = align_face(frame, _eyes_face(eyes[index]), INPUT_SIZE).image
+            crops[index] = align_face(frame, eyes_face(eyes[index]), INPUT_SIZE).image
     return crops
-
-
-@torch.no_grad()
-def maps_that_changed(
-    model: nn.Module, onset: np.ndarray, apex: np.ndarray, layer: str, top: int = 4
-) -> list[dict]:
-    """The `top` feature maps of `layer` whose strongest response changed most from onset to apex.
-
-    Each: channel, the map's maximum at onset and at apex, and the change (apex - onset).
-    """
-    device = next(model.parameters()).device
-    maps = activations(model, to_tensor(np.stack([onset, apex])).to(device), [layer])[layer]
-    peak = maps.amax((2, 3)).float().cpu().numpy()
-    change = peak[1] - peak[0]
-    order = np.argsort(-np.abs(change), kind="stable")[:top]
-    return [
-        {
-            "channel": int(c),
-            "onset_max": float(peak[0, c]),
-            "apex_max": float(peak[1, c]),
-            "change": float(change[c]),
-        }
-        for c in order
-    ]
-
-
-def _fourcc(path: Path) -> str:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        code = int(capture.get(cv2.CAP_PROP_FOURCC))
-    finally:
-        capture.release()
-    return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower()
-
-
-def playable_video(path: str | Path, cache: Path, progress: Progress = no_progress) -> Path:
-    """The clip as browsers play it: itself when it is MP4 or WebM in H.264, VP8/9 or AV1, else a WebM
-    (VP8) copy, made once into `cache` under the clip's checksum."""
-    path = Path(path)
-    if path.suffix.lower() in BROWSER_CONTAINERS and _fourcc(path) in BROWSER_FOURCCS:
-        return path
-    from core.media import sha256_file
-
-    target = cache / f"play_{sha256_file(path)[:16]}.webm"
-    if not target.is_file():
-        info = probe_video(path)
-        _write_webm(
-            target, info.fps, (info.width, info.height), (f for _, f in iter_frames(path)), info, progress
-        )
-    return target
-
-
-EXCERPT_MARGIN_S = 0.3  # shown either side of an interval: the face at rest before and after
-
-
-def excerpt_span(
-    onset_frame: int, offset_frame: int, fps: float, frames: int, margin_s: float = EXCERPT_MARGIN_S
-) -> tuple[int, int]:
-    """The first and last frame (inclusive) of an interval's excerpt: `margin_s` either side of it,
-    clamped to the clip's `frames`."""
-    if frames < 1 or fps <= 0 or not 0 <= onset_frame <= offset_frame:
-        raise InputError(
-            f"No excerpt of frames {onset_frame} to {offset_frame} in a clip of {frames} frames."
-        )
-    margin = round(margin_s * fps)
-    return max(0, onset_frame - margin), min(frames - 1, offset_frame + margin)
-
-
-def write_excerpt(
-    path: str | Path, first_frame: int, last_frame: int, target: Path, progress: Progress = no_progress
-) -> Path:
-    """A WebM (VP8) of frames `first_frame` to `last_frame` (inclusive) of a clip, at its frame rate,
-    streamed: a frame at a time. A range past the clip's end stops at its last frame; a range that
-    starts past it, or that is empty or negative, is refused with an InputError."""
-    if first_frame < 0 or last_frame < first_frame:
-        raise InputError(f"Frames {first_frame} to {last_frame} are not a range of a clip.")
-    info = probe_video(path)
-    frames = iter_frames(path, start=first_frame, stop=last_frame + 1)
-    first = next(frames, None)
-    if first is None:
-        raise InputError(f"The clip {Path(path).name} ends before frame {first_frame}.")
-    count = last_frame - first_frame + 1
-    excerpt = VideoInfo(fps=info.fps, frame_count=count, width=info.width, height=info.height)
-    pictures = (frame for _, frame in itertools.chain([first], frames))
-    _write_webm(Path(target), info.fps, (info.width, info.height), pictures, excerpt, progress)
-    return Path(target)
-
-
-def _write_webm(
-    target: Path, fps: float, size: tuple[int, int], frames, info: VideoInfo, progress: Progress
-) -> None:
-    """Encode RGB frames as WebM (VP8), written beside the target and renamed when complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own per writer: two sessions (or a rerun racing its predecessor) may encode the same copy.
-    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex[:8]}.partial.webm")
-    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
-    if not writer.isOpened():
-        raise MediaError("OpenCV cannot write WebM video on this machine.")
-    try:
-        for index, frame in enumerate(frames):
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            if index % 30 == 0:
-                progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
-    except BaseException:
-        writer.release()
-        partial.unlink(missing_ok=True)
-        raise
-    writer.release()
-    partial.replace(target)
-    progress(1.0, "encoded")
-
-
-def annotated_video(
-    path: str | Path,
-    track: dict[str, np.ndarray],
-    score: list[float],
-    intervals: list[dict],
-    target: Path,
-    progress: Progress = no_progress,
-) -> Path:
-    """A WebM copy of the clip with the face box, the landmarks and the spotting state drawn.
-
-    The box is green inside a spotted interval (with its kind, class and confidence written
-    above it) and gray elsewhere; a bar at the bottom shows the spotting score.
-    """
-    info = probe_video(path)
-    states: dict[int, dict] = {}
-    for interval in intervals:
-        for index in range(interval["onset_frame"], interval["offset_frame"] + 1):
-            states[index] = interval
-    frames = (_annotate(frame, index, track, score, states.get(index)) for index, frame in iter_frames(path))
-    _write_webm(Path(target), info.fps, (info.width, info.height), frames, info, progress)
-    return Path(target)
-
-
-def _annotate(
-    frame: np.ndarray, index: int, track: dict, score: list[float], interval: dict | None
-) -> np.ndarray:
-    canvas = frame.copy()
-    height, width = canvas.shape[:2]
-    thick = max(1, round(width / 400))
-    color = (40, 220, 60) if interval else (170, 170, 170)
-    if index < len(track["found"]) and track["found"][index]:
-        x, y, w, h = (float(v) for v in track["boxes"][index])
-        cv2.rectangle(canvas, (round(x), round(y)), (round(x + w), round(y + h)), color, thick, cv2.LINE_AA)
-        back = cv2.invertAffineTransform(
-            align_face(frame, _eyes_face(track["eyes"][index]), INPUT_SIZE).matrix
-        )
-        points = track["landmarks"][index].astype(np.float32) @ back[:, :2].T + back[:, 2]
-        for px, py in np.round(points).astype(int):
-            cv2.circle(canvas, (int(px), int(py)), max(1, thick), (0, 230, 255), -1, cv2.LINE_AA)
-        if interval:
-            text = f"{interval['kind']} {interval['label']} {interval['score']:.2f}"
-            cv2.putText(canvas, text, (round(x), max(12, round(y) - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.5 * thick, color, thick, cv2.LINE_AA)  # fmt: skip
-    value = score[index] if index < len(score) else 0.0
-    level = float(np.clip(value / 20.0, 0.0, 1.0))  # the bar is full at 20 noise units
-    bar = max(4, height // 40)
-    cv2.rectangle(canvas, (0, height - bar), (round(level * width), height), color, -1)
-    cv2.putText(canvas, f"score {value:.1f}", (4, height - bar - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (255, 255, 255), thick, cv2.LINE_AA)  # fmt: skip
-    return canvas

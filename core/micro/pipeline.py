@@ -1,0 +1,203 @@
+"""A clip's way through the house, top to bottom, once: probe, hash, stream, score, spot, store.
+
+    result = spot_video("clip.mp4", "micro-lstm-synthetic", progress, store)
+    result.intervals, result.timeline, result.contract()
+
+The one call of the Micro-expressions page and the `spot` verb. The clip is probed once
+(`core.media.probe_video`), hashed once (the results store's key), and streamed once through
+the face tracker and the CNN (`core.micro.track`); its motion signals (`core.micro.signals`)
+go to the chosen spotter (`core.micro.spotters`). A run is stored in one transaction with its
+face track, keyed by the clip's, the spotter's and the CNN's checksums and the parameters.
+"""
+
+import io
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InputError
+from core.media import probe_video, sha256_file
+from core.micro.intervals import (
+    FALL_FRACTION,
+    MAX_DURATION_S,
+    MICRO_MAX_S,
+    MIN_DURATION_S,
+    THRESHOLD,
+    Interval,
+)
+from core.micro.signals import BASELINE_HALF_S, SMOOTH_S, MotionSignals, motion_signals
+from core.micro.spotters import load_spotter
+from core.micro.track import REGIONS, FaceVideo, extract_features
+from core.models.zoo import load_model, model_card
+from core.progress import Progress, no_progress, sub_progress
+from core.store import ResultStore
+
+_VERSION = 2  # bump when the pipeline changes, so stored runs are recomputed
+_TIMELINE_DECIMALS = 3
+
+
+@dataclass
+class SpotResult:
+    """A clip's spotting run: intervals, a per-frame timeline, and where the face was (`track`)."""
+
+    video: str  # the clip's file name
+    sha256: str  # the clip file's checksum
+    fps: float
+    frames: int
+    size: tuple[int, int]
+    model: str  # the spotter's name: TRAINING_FREE or a MicroLSTM's
+    feature_model: str
+    classes: list[str]  # the classes of `timeline["p_<class>"]` (empty for the training-free spotter)
+    intervals: list[Interval]
+    timeline: dict[str, list]  # time_s, found, score, p_<class>..., region_<name>... per frame
+    other_faces: int = 0
+    from_store: bool = False
+    track: dict[str, np.ndarray] | None = None  # found, eyes, boxes, landmarks (core.micro.track)
+
+    def contract(self) -> dict:
+        """What `python -m core spot --out FILE.json` writes (DESIGN.md's CLI contract, plus context)."""
+        return {
+            "video": self.video, "sha256": self.sha256, "fps": self.fps, "frames": self.frames,
+            "model": self.model, "feature_model": self.feature_model, "other_faces": self.other_faces,
+            "intervals": [interval.to_json() for interval in self.intervals],
+        }  # fmt: skip
+
+    def to_json(self) -> dict:
+        return {
+            "video": self.video, "sha256": self.sha256, "fps": self.fps, "frames": self.frames,
+            "size": list(self.size), "model": self.model, "feature_model": self.feature_model,
+            "classes": self.classes, "intervals": [i.to_json() for i in self.intervals], "timeline": self.timeline,
+            "other_faces": self.other_faces,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict, track: dict | None = None) -> "SpotResult":
+        return cls(
+            video=data["video"], sha256=data["sha256"], fps=data["fps"], frames=data["frames"],
+            size=tuple(data["size"]), model=data["model"], feature_model=data["feature_model"],
+            classes=data["classes"], intervals=[Interval.from_json(i) for i in data["intervals"]], timeline=data["timeline"],
+            other_faces=data.get("other_faces", 0), from_store=True, track=track,
+        )  # fmt: skip
+
+
+def spot_key(sha256: str, model: str, model_sha: str, feature_sha: str) -> dict:
+    """The ResultStore key of a run: the clip's, the spotter's and the CNN's checksums, and parameters."""
+    return {
+        "video": sha256, "model": model, "model_sha256": model_sha, "features_sha256": feature_sha,
+        "version": _VERSION,
+        "params": {"baseline_half_s": BASELINE_HALF_S, "smooth_s": SMOOTH_S, "threshold": THRESHOLD,
+                   "fall_fraction": FALL_FRACTION, "min_s": MIN_DURATION_S, "micro_max_s": MICRO_MAX_S,
+                   "max_s": MAX_DURATION_S},
+    }  # fmt: skip
+
+
+def spot_video(
+    path: str | Path,
+    model: str | None = None,
+    progress: Progress = no_progress,
+    store: ResultStore | None = None,
+    analyzer=None,
+    display_name: str | None = None,
+    features: "FeatureCache | None" = None,
+) -> SpotResult:
+    """Spot and classify the brief expressions of a clip: the one call of the page and `spot` verb.
+
+    `model` is TRAINING_FREE or a MicroLSTM's name (default: `default_micro_model()`). Runs are
+    kept in the ResultStore (kind "spot") keyed by the clip's sha256, the models' checksums
+    and the parameters, so a second call returns at once (`from_store`). `display_name` is the
+    name the user knows the clip by (the page keeps uploads under their checksum): messages and
+    the result use it. `features` keeps the last clips' features, so switching spotters on a clip
+    does not track it again (the page holds one; the CLI none).
+    """
+    path = Path(path)
+    try:
+        result = _spot_video(path, model, progress, store or ResultStore(), analyzer, features)
+    except InputError as error:
+        if display_name is None:
+            raise
+        raise type(error)(str(error).replace(path.name, display_name)) from None
+    return result if display_name is None else replace(result, video=display_name)
+
+
+def _spot_video(
+    path: Path, name: str | None, progress: Progress, store: ResultStore, analyzer, features: "FeatureCache | None"
+) -> SpotResult:
+    info = probe_video(path)  # once: refuses a bad clip before anything is loaded
+    spotter = load_spotter(name)
+    cnn_card = model_card(spotter.feature_model)
+    sha = sha256_file(path)  # once: the store's key and the cache's
+    key = spot_key(sha, spotter.name, spotter.checksum, cnn_card["sha256"])
+    stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
+    if stored is not None:
+        progress(1.0, "found in the results store")
+        return SpotResult.from_json(stored[0], _unpack(stored[1]))
+    video = features.get(sha, cnn_card["sha256"]) if features else None
+    if video is None:
+        cnn = load_model(spotter.feature_model)
+        video = extract_features(path, cnn, sub_progress(progress, 0.0, 0.95), analyzer, info=info)  # streamed once
+        if features is not None:
+            features.put(sha, cnn_card["sha256"], video)
+    progress(0.96, "scoring")
+    signals = motion_signals(video)
+    spotting = spotter.spot(video, signals)
+    result = SpotResult(
+        video=path.name, sha256=sha, fps=video.fps, frames=video.frames, size=(info.width, info.height),
+        model=spotter.name, feature_model=spotter.feature_model, classes=list(spotter.classes),
+        intervals=spotting.intervals, timeline=_timeline(video, signals, spotter.classes, spotting.probabilities),
+        other_faces=video.other_faces,
+        track={"found": video.found, "eyes": video.eyes, "boxes": video.boxes, "landmarks": video.landmarks},
+    )  # fmt: skip
+    store.put_results([("spot", key, result.to_json()), ("spot-track", key, _pack(result.track))])
+    progress(1.0, f"{len(spotting.intervals)} {'interval' if len(spotting.intervals) == 1 else 'intervals'}")
+    return result
+
+
+def _timeline(video: FaceVideo, signals: MotionSignals, classes: tuple[str, ...], probabilities) -> dict[str, list]:
+    """Per frame: time, face found, spotting score, each region's activity and each class's probability."""
+    timeline = {
+        "time_s": _rounded(np.arange(video.frames) / video.fps),
+        "found": video.found.astype(int).tolist(),
+        "score": _rounded(signals.score),
+    }
+    for name, series in zip(REGIONS, signals.regions, strict=True):
+        timeline[f"region_{name}"] = _rounded(series)
+    for i, name in enumerate(classes if probabilities is not None else ()):
+        timeline[f"p_{name}"] = _rounded(probabilities[:, i])
+    return timeline
+
+
+class FeatureCache:
+    """The tracked features of the last few clips, by clip and CNN checksum (a clip's features are
+    a few MB; tracking it is the slow part)."""
+
+    def __init__(self, size: int = 1):
+        self.size, self._videos = size, {}
+        self._lock = threading.Lock()
+
+    def get(self, clip_sha: str, cnn_sha: str) -> FaceVideo | None:
+        with self._lock:
+            return self._videos.get((clip_sha, cnn_sha))
+
+    def put(self, clip_sha: str, cnn_sha: str, video: FaceVideo) -> None:
+        with self._lock:
+            self._videos.pop((clip_sha, cnn_sha), None)
+            self._videos[(clip_sha, cnn_sha)] = video
+            while len(self._videos) > self.size:
+                self._videos.pop(next(iter(self._videos)))
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return np.round(np.asarray(values, np.float64), _TIMELINE_DECIMALS).tolist()
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
+        return {name: saved[name] for name in saved.files}
