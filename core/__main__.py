@@ -158,32 +158,22 @@ def _deconv(args: argparse.Namespace) -> dict:
     import numpy as np
     from PIL import Image
 
-    from core.explain import deconvolve_top_k, receptive_field
-    from core.explain.figures import enlarge, normalize_deconvolution
+    from core.explain.views import deconvolution_view
     from core.models import load_model
-    from core.models.inputs import to_tensor
-    from core.models.layers import resolve_layers
 
     if args.out.suffix.lower() not in (".png", ".npy"):
         raise InputError(
             f"--out must end in .png (the picture) or .npy (the raw projection), not '{args.out.name}'."
         )
     model = load_model(args.model)
-    layer = resolve_layers(model, [args.layer])[0]
     crop = _model_crops([args.image], args.aligned)[0]  # the same crop `predict` sees
-    peaks = deconvolve_top_k(model, to_tensor(crop[None]), layer, args.channel, 1)
-    value, (row, column), projection = peaks[0]
-    top, left, bottom, right = receptive_field(model, layer, (row, column), crop.shape)
+    view = deconvolution_view(model, crop, args.layer, args.channel)  # what Explore shows, from the same call
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix.lower() == ".npy":
-        np.save(args.out, projection.cpu().numpy().astype(np.float32))
+        np.save(args.out, view.projection[None, None])  # as `deconvolve` returns it: x's shape
     else:
-        Image.fromarray(enlarge(normalize_deconvolution(projection), DECONV_PNG_SCALE)).save(args.out)
-    return {
-        "model": args.model, "image": str(args.image), "layer": layer, "channel": args.channel,
-        "value": round(value, 6), "fired": value > 0, "location": {"row": row, "column": column},
-        "receptive_field": {"top": top, "left": left, "bottom": bottom, "right": right}, "out": str(args.out),
-    }  # fmt: skip
+        Image.fromarray(view.picture(DECONV_PNG_SCALE)).save(args.out)
+    return {"model": args.model, "image": str(args.image), **view.to_json(), "out": str(args.out)}
 
 
 def _atlas(args: argparse.Namespace) -> dict:

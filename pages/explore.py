@@ -8,19 +8,16 @@ import torch
 
 from core.au.spatial import attribution_by_region, crop_landmarks
 from core.errors import InputError
-from core.explain import METHODS, activations, deconvolve_top_k, explain, receptive_field
-from core.explain.activations import strength_order
+from core.explain import METHODS, explain
 from core.explain.figures import (
     attribution_on_face,
     colorize,
     enlarge,
-    feature_map_grid,
-    field_on_face,
-    normalize_deconvolution,
     upsample,
 )
+from core.explain.views import DeconvolutionView, FeatureMaps, deconvolution_view, feature_maps_view
 from core.faces import draw_faces, draw_landmarks, prepare_face
-from core.models.inputs import INPUT_SIZE, to_tensor
+from core.models.inputs import INPUT_SIZE
 from core.models.layers import layer_labels
 from core.models.summary import model_classes, predict_expression, probability_note
 from dashboard.charts import probabilities_chart, region_share_chart
@@ -43,37 +40,34 @@ GRID_COLUMNS = 16  # 16 maps a row: a small layer fits one row, conv3 of FanNet 
 # --- What the network sees: state in the URL, heavy calls cached by (model, crop, parameters) ---
 
 
-def model_input(model: torch.nn.Module, crop: bytes) -> torch.Tensor:
+def crop_of(crop: bytes) -> np.ndarray:
     # The crop travels as bytes so st.cache_data can hash it; the model is keyed by name.
-    pixels = np.frombuffer(crop, np.uint8).reshape(1, INPUT_SIZE, INPUT_SIZE).copy()
-    return to_tensor(pixels).to(next(model.parameters()).device)
+    return np.frombuffer(crop, np.uint8).reshape(INPUT_SIZE, INPUT_SIZE).copy()
 
 
 @st.cache_data(show_spinner="Reading the feature maps…", max_entries=64)
-def feature_maps(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str) -> np.ndarray:
-    return activations(_model, model_input(_model, crop), [layer])[layer][0].cpu().numpy()
+def feature_maps(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str) -> FeatureMaps:
+    return feature_maps_view(_model, crop_of(crop), layer)
 
 
 @st.cache_data(show_spinner="Projecting back to pixels…", max_entries=64)
-def deconvolution(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str, channel: int) -> tuple:
-    value, where, projection = deconvolve_top_k(_model, model_input(_model, crop), layer, channel, 1)[0]
-    return value, where, projection.cpu().numpy(), receptive_field(_model, layer, where)
+def deconvolution(_model: torch.nn.Module, model_id: str, crop: bytes, layer: str, channel: int) -> DeconvolutionView:
+    return deconvolution_view(_model, crop_of(crop), layer, channel)
 
 
 @st.cache_data(show_spinner="Computing the attribution…", max_entries=64)
 def attribution(
     _model: torch.nn.Module, model_id: str, crop: bytes, method: str, target: int, layer: str | None
 ) -> np.ndarray:
-    return explain(_model, model_input(_model, crop), method, target, layer)
+    return explain(_model, crop_of(crop), method, target, layer)
 
 
-def feature_maps_section(model, model_id: str, crop: bytes, labels: dict[str, str]) -> tuple[str, np.ndarray]:
+def feature_maps_section(model, model_id: str, crop: bytes, labels: dict[str, str]) -> tuple[str, FeatureMaps]:
     """Layer picker and the layer's maps as a grid, strongest first; returns (layer, maps)."""
     layer = pick_layer(labels, key="layer")
-    maps = feature_maps(model, model_id, crop, layer)
-    short = layer.rsplit(".", 1)[-1]
-    # After the ReLU (negative responses cut to 0): what the next layer receives.
-    grid = feature_map_grid(np.maximum(maps, 0), strength_order(maps), columns=GRID_COLUMNS)
+    view = feature_maps(model, model_id, crop, layer)
+    maps, short = view.maps, layer.rsplit(".", 1)[-1]
+    grid = view.grid(GRID_COLUMNS)
     st.image(grid)
     st.caption(
         f"The {len(maps)} feature maps of {short} for this face after its ReLU, strongest first; the number "
@@ -81,12 +75,12 @@ def feature_maps_section(model, model_id: str, crop: bytes, labels: dict[str, st
         f"strongest response ({max(float(maps.max()), 0):.2f})."
     )
     download_image(grid, f"feature-maps-{short}", key="feature-maps")
-    return layer, maps
+    return layer, view
 
 
-def pick_channel(layer: str, maps: np.ndarray, layer_from_url: bool) -> int:
+def pick_channel(layer: str, view: FeatureMaps, layer_from_url: bool) -> int:
     """The feature map to project: the URL's (when it is for this layer and exists), else the strongest."""
-    best = strength_order(maps)[0]
+    maps, best = view.maps, view.strongest
     wanted = query_int("channel") if layer_from_url else None
     default = wanted if wanted is not None and 0 <= wanted < len(maps) else best
     channel = st.number_input(
@@ -102,16 +96,17 @@ def pick_channel(layer: str, maps: np.ndarray, layer_from_url: bool) -> int:
 
 def deconvolution_section(model, model_id: str, crop: np.ndarray, layer: str, maps: np.ndarray, channel: int):
     """Side by side: the projection of the map's maximum, the map itself, its receptive field."""
-    value, (row, column), projection, field = deconvolution(model, model_id, crop.tobytes(), layer, channel)
+    view = deconvolution(model, model_id, crop.tobytes(), layer, channel)
+    value, (row, column) = view.value, view.location
     short, (height, width) = layer.rsplit(".", 1)[-1], maps.shape[1:]
-    top, left, bottom, right = field
+    top, left, bottom, right = view.receptive_field
     stem = f"{short}-map{channel}"
     projected, raw, where = st.columns(3)
     with projected:
         st.markdown("**Deconvolution**")
-        picture = enlarge(normalize_deconvolution(projection), CROP_DISPLAY_SCALE)
+        picture = view.picture(CROP_DISPLAY_SCALE)
         st.image(picture, width="stretch")
-        if value > 0:
+        if view.fired:
             st.caption(
                 f"Map {channel}'s strongest response ({value:.2f}, at row {row}, column {column} of its "
                 f"{height}x{width} grid) projected back to pixels (Zeiler & Fergus deconvnet): the pattern "
@@ -134,7 +129,7 @@ def deconvolution_section(model, model_id: str, crop: np.ndarray, layer: str, ma
         download_image(picture, f"feature-map-{stem}", key="feature-map")
     with where:
         st.markdown("**Receptive field**")
-        picture = field_on_face(crop, field, CROP_DISPLAY_SCALE)
+        picture = view.field_picture(crop, CROP_DISPLAY_SCALE)
         st.image(picture, width="stretch")
         st.caption(
             f"The face pixels that can reach that response: rows {top}–{bottom - 1}, columns "
@@ -231,9 +226,9 @@ def what_the_network_sees(
     layer_in_url = st.query_params.get("layer")
     try:
         labels = layer_labels(model)
-        layer, maps = feature_maps_section(model, model_id, crop.tobytes(), labels)
-        channel = pick_channel(layer, maps, layer_from_url=layer_in_url == layer)
-        deconvolution_section(model, model_id, crop, layer, maps, channel)
+        layer, view = feature_maps_section(model, model_id, crop.tobytes(), labels)
+        channel = pick_channel(layer, view, layer_from_url=layer_in_url == layer)
+        deconvolution_section(model, model_id, crop, layer, view.maps, channel)
         attribution_section(
             model, model_id, crop, labels, max(probabilities, key=probabilities.get), landmarks
         )
