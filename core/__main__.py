@@ -109,10 +109,11 @@ def _evaluate(args: argparse.Namespace) -> dict:
     from core.models.evaluation import evaluate_predictions
     from core.models.recipes import load_faces
     from core.models.training import predict_logits
+    from core.models.zoo import card_of
     from core.progress import tqdm_progress
 
     model = load_model(args.model)
-    classes = model.card["classes"]
+    classes = card_of(model)["classes"]
     with tqdm_progress("reading faces") as progress:
         crops, samples = load_faces(args.format, args.root, args.split, args.au_labels, progress)
     # Only the classes the model knows can be scored; the others are counted and reported.

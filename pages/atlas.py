@@ -8,6 +8,7 @@ from core.errors import InputError
 from core.explain.atlas import Atlas, atlas_for_dataset
 from core.explain.figures import filter_sheet, layer_overview
 from core.models.layers import layer_labels
+from core.models.zoo import cache_id
 from core.store import home_dir
 from dashboard.export import download_image, download_table
 from dashboard.widgets import (
@@ -156,7 +157,7 @@ if picked_model is None or picked_data is None:
     st.stop()
 model_name, model = picked_model
 entry, samples = picked_data
-model_id = f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}"
+model_id = cache_id(model)
 
 if st.button("Build the atlas", type="primary", icon=":material/grid_view:"):
     st.session_state["atlas-built"] = True

@@ -10,6 +10,7 @@ from core.au.ranking import AUTable, au_table_for_samples, faces_for_cell, find_
 from core.au.spatial import cell_sheet, parse_au_label
 from core.errors import InputError
 from core.models.layers import layer_labels
+from core.models.zoo import cache_id
 from dashboard.charts import au_heatmap_chart, au_ranking_chart
 from dashboard.export import download_chart, download_image, download_table
 from dashboard.widgets import (
@@ -235,7 +236,7 @@ if picked_model is None or picked_data is None:
     st.stop()
 model_name, model = picked_model
 entry, samples = picked_data
-model_id = f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}"
+model_id = cache_id(model)
 
 try:
     table = find_au_table(model, samples, method, result_store())

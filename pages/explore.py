@@ -20,6 +20,7 @@ from core.faces import draw_faces, draw_landmarks, prepare_face
 from core.models.inputs import INPUT_SIZE
 from core.models.layers import layer_labels
 from core.models.summary import model_classes, predict_expression, probability_note
+from core.models.zoo import cache_id
 from dashboard.charts import probabilities_chart, region_share_chart
 from dashboard.export import download_chart, download_image, download_table
 from dashboard.widgets import (
@@ -221,7 +222,7 @@ def what_the_network_sees(
     landmarks: np.ndarray | None = None,
 ) -> None:
     st.header("What the network sees")
-    model_id = f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}"
+    model_id = cache_id(model)
     # The URL's channel is only meant for the layer it came with.
     layer_in_url = st.query_params.get("layer")
     try:

@@ -17,7 +17,7 @@ from core.models.summary import (
     units_note,
     with_ci,
 )
-from core.models.zoo import load_checkpoint, read_manifest
+from core.models.zoo import card_of, load_checkpoint, read_manifest
 from core.paths import confine
 from dashboard.charts import confusion_chart, reliability_chart, training_curves_chart
 from dashboard.export import download_chart, download_table
@@ -34,7 +34,7 @@ def show_table(rows: list[dict] | pd.DataFrame, name: str, key: str, **options) 
 
 
 def show_layers(model, name: str, key: str) -> None:
-    card = getattr(model, "card", None) or {}
+    card = card_of(model)
     if card.get("architecture") == "micro_lstm":
         # An LSTM reads a sequence of per-frame features, not a face: shapes for one second at 30 fps.
         frames, features = 30, card["arch_args"]["feature_dim"]
@@ -201,7 +201,7 @@ st.caption(
 picked = pick_model(include_micro=True)
 if picked is not None:
     name, model = picked
-    card = model.card
+    card = card_of(model)
     st.markdown(describe_architecture(card["architecture"]))
     with st.expander("Model card", expanded=True):
         facts = card_facts(card)

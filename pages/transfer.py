@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
-from core.models.zoo import is_micro_card, read_manifest
+from core.models.zoo import card_of, is_micro_card, read_manifest
 from core.transfer import accuracy_matrix, known_results, label_map_rows
 from core.transfer.cross import dataset_label
 from core.transfer.runs import run_cross_dataset
@@ -301,7 +301,7 @@ picked = pick_model()
 if picked is None:
     st.stop()
 model_name, model = picked
-sha256 = getattr(model, "card", {}).get("sha256", "")
+sha256 = card_of(model).get("sha256", "")
 cross_section(model_name, known_results("cross_dataset", sha256, store))
 fresh_section(model_name, model)
 curves_section(model_name, known_results("fine_tuning", sha256, store))

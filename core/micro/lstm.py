@@ -43,6 +43,7 @@ from core.micro.metrics import SpottingMatch, evaluate_loso, match_intervals, re
 from core.micro.signals import MotionSignals, motion_signals, smooth
 from core.micro.track import REGIONS, FaceVideo, features_from_frames
 from core.models.architectures import MicroLSTM
+from core.models.zoo import card_of
 from core.progress import Progress, no_progress
 
 NONE = "none"  # class 0 of every MicroLSTM: no expression on this frame
@@ -60,7 +61,7 @@ LEARNING_RATE = 3e-3
 
 def model_classes(model: nn.Module) -> tuple[str, ...]:
     """A loaded MicroLSTM's classes, from its card (class 0 is "none")."""
-    card = getattr(model, "card", None)
+    card = card_of(model)
     if not card or "classes" not in card:
         raise ValueError("This MicroLSTM has no model card with its classes; load it with load_model.")
     return tuple(card["classes"])
@@ -514,7 +515,7 @@ def train_micro_lstm(
         "arch_args": {"feature_dim": int(data[0].inputs.shape[1]), "num_classes": len(classes),
                       "hidden": hidden},
         "input": {"features": "core.micro.lstm.sequence_inputs", "feature_model": FEATURE_MODEL,
-                  "feature_model_sha256": cnn.card["sha256"]},
+                  "feature_model_sha256": card_of(cnn)["sha256"]},
         "classes": list(classes),
         "labels": labels,
         "training": {

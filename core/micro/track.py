@@ -41,6 +41,7 @@ from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, 
 from core.media import VideoInfo, iter_frames, probe_video
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.layers import conv_layers, relu_after
+from core.models.zoo import card_of
 from core.progress import Progress, no_progress
 
 PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
@@ -368,7 +369,7 @@ def features_from_frames(
     name: str = "the clip",
 ) -> FaceVideo:
     """`extract_features` on (index, RGB frame) pairs already decoded (synthetic clips, benchmarks)."""
-    model_name = getattr(model, "card", {}).get("name", type(model).__name__)
+    model_name = card_of(model).get("name", type(model).__name__)
     batcher = _FeatureBatcher(model)
     width = sum(maps for _, maps in batcher.layout)
     # The container's count sizes the table, within reason: a header may lie; the table grows if it must.
@@ -416,7 +417,7 @@ def features_from_frames(
     return FaceVideo(
         path=name, fps=info.fps, size=(info.width, info.height), **table.trimmed(n_frames),
         layers=batcher.layout, other_faces=other_faces,
-        model=f"{model_name}:{getattr(model, 'card', {}).get('sha256', '')}",
+        model=f"{model_name}:{card_of(model).get('sha256', '')}",
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from core.errors import InputError
 from core.models.inputs import INPUT_SIZE
 from core.models.lock import model_lock
 from core.models.training import predict_logits
+from core.models.zoo import card_of
 
 # What each architecture is after, in words for psychologists; keyed like ARCHITECTURES.
 ARCHITECTURE_NOTES = {
@@ -125,7 +126,7 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 48, 48))
 
 def model_classes(model: nn.Module) -> list[str]:
     """The class names from the model card; numbered classes for a checkpoint without one."""
-    card = getattr(model, "card", None) or {}
+    card = card_of(model)
     if card.get("classes"):
         return list(card["classes"])
     return [f"class {i}" for i in range(model.num_classes)]
@@ -133,7 +134,7 @@ def model_classes(model: nn.Module) -> list[str]:
 
 def temperature(model: nn.Module) -> float | None:
     """The calibration temperature from the model card (temperature scaling), or None: uncalibrated."""
-    return ((getattr(model, "card", None) or {}).get("calibration") or {}).get("temperature")
+    return (card_of(model).get("calibration") or {}).get("temperature")
 
 
 def probability_note(model: nn.Module, flip: bool = False) -> str:

@@ -107,6 +107,18 @@ def load_model(name: str, device: str | torch.device = "cpu", directory: Path | 
     return model.to(device)
 
 
+def card_of(model: nn.Module) -> dict:
+    """The model card `load_model` attached to this model ({} for a user's own checkpoint): the one way
+    every layer reads it."""
+    return getattr(model, "card", None) or {}
+
+
+def cache_id(model: nn.Module) -> str:
+    """'name:sha256' of a loaded model: what pages key their caches by."""
+    card = card_of(model)
+    return f"{card.get('name', type(model).__name__)}:{card.get('sha256', '')}"
+
+
 def load_checkpoint(path: str | Path, architecture: str, device: str = "cpu", **arch_args) -> nn.Module:
     """A user's own checkpoint of a registered architecture (no card: nothing to verify against)."""
     path = Path(path)
@@ -128,7 +140,7 @@ def save_model(model: nn.Module, card: dict, directory: Path | None = None) -> d
 
 def model_identity(model: nn.Module) -> tuple[str, str]:
     """(name, sha256) of a model: from its card when it has one, else a hash of its weights."""
-    card = getattr(model, "card", None) or {}
+    card = card_of(model)
     if "sha256" in card:
         return card.get("name", type(model).__name__), card["sha256"]
     digest = hashlib.sha256()

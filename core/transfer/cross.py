@@ -19,6 +19,7 @@ from core.models.evaluation import evaluate_predictions
 from core.models.inputs import crops_from_samples
 from core.models.summary import headline_metrics, model_classes
 from core.models.training import predict_logits
+from core.models.zoo import card_of
 from core.progress import Progress, no_progress
 
 
@@ -79,7 +80,7 @@ def cross_dataset(
         # What always answering the most common shared class would score: the floor to beat.
         majority_accuracy=float(np.bincount(y_true).max() / len(y_true)),
     )
-    result.update(compare_with_source(getattr(model, "card", None) or {}, result))
+    result.update(compare_with_source(card_of(model), result))
     progress(1.0, "done")
     return result
 
