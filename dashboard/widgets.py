@@ -58,9 +58,24 @@ def progress_bar(text: str) -> Iterator[Progress]:
         bar.empty()
 
 
+MARKDOWN_SPECIALS = set("\\`*_{}[]()<>#+-.!|~$")
+
+
+def plain(text: str) -> str:
+    """`text` shown as it is by Streamlit's Markdown: a file called ':x: *draft*.mp4' stays that, not an
+    emoji in bold (specials escaped; a zero-width space keeps ':name:' from becoming an emoji)."""
+    escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in text)
+    return escaped.replace(":", ":\u200b")
+
+
+def count(n: int, noun: str) -> str:
+    """'1 interval', '2 intervals', '1,024 frames'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def show_error(error: Exception) -> None:
-    """One clear message for bad input; the page goes on."""
-    st.error(str(error), icon=":material/error:")
+    """One clear message for bad input, shown as text; the page goes on."""
+    st.error(plain(str(error)), icon=":material/error:")
 
 
 def query_choice(name: str, options: list[str], default: str | None = None) -> int:
@@ -148,7 +163,7 @@ def _decoded(upload, caption: str) -> FaceInput | None:
         image = decode_image(upload.getvalue())
     except InputError as error:
         show_error(error)
-        return None
+        st.stop()  # the message is the answer: no "choose a face" hint under it
     return FaceInput(image, aligned=False, caption=f"{caption}: {upload.name}")
 
 

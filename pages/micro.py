@@ -32,6 +32,7 @@ from dashboard.charts import micro_timeline_chart, micro_timeline_selections
 from dashboard.export import download_chart, download_table
 from dashboard.widgets import (
     cached_model,
+    count,
     face_analyzer,
     pick_layer,
     progress_bar,
@@ -422,8 +423,8 @@ except InputError as error:
 
 micro = sum(i.kind == "micro" for i in result.intervals)
 st.markdown(
-    f"**{len(result.intervals)} intervals** ({micro} micro, {len(result.intervals) - micro} macro) in "
-    f"{result.frames:,} frames at {result.fps:g} fps ({result.frames / result.fps:.1f} s)."
+    f"**{count(len(result.intervals), 'interval')}** ({micro} micro, {len(result.intervals) - micro} macro) in "
+    f"{count(result.frames, 'frame')} at {result.fps:g} fps ({result.frames / result.fps:.1f} s)."
     + (" From the results store." if result.from_store else "")
 )
 if result.other_faces:
@@ -433,7 +434,7 @@ if result.other_faces:
     )
 if sum(result.timeline["found"]) < result.frames:
     st.caption(
-        f"No face was found in {result.frames - sum(result.timeline['found']):,} frames; they score 0."
+        f"No face was found in {count(result.frames - sum(result.timeline['found']), 'frame')}; they score 0."
     )
 apply_timeline_click(result)
 index, time = chosen_interval(result), chosen_time(result)

@@ -120,7 +120,7 @@ def test_bad_clips_get_one_message_each_and_the_next_clip_is_analysed(page, serv
     assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, "the timeline"
     summary = page.get_by_text("frames at 30 fps (3.0 s)").first.inner_text()
     assert "90 frames" in summary, summary
-    assert summary.startswith("1 intervals (1 micro"), f"the one 3-pixel event at 1 s: {summary}"
+    assert summary.startswith("1 interval (1 micro"), f"the one 3-pixel event at 1 s: {summary}"
     picker = page.get_by_role("combobox", name="Interval to look at").input_value()
     chosen = re.search(r"1: micro \w+ at (\d+\.\d\d) s", picker)
     assert chosen and 0.9 <= float(chosen[1]) <= 1.2, f"the interval picker names the event at 1 s: {picker}"

@@ -8,7 +8,7 @@ import torch
 from core.models.architectures import FanNet
 from dashboard.charts import confusion_chart, probabilities_chart, training_curves_chart
 from dashboard.export import chart_png, chart_svg
-from tests.test_pages import chart_titles, run_page, texts
+from tests.test_pages import chart_titles, errors, run_page, texts
 
 
 @pytest.fixture
@@ -68,19 +68,19 @@ def test_own_checkpoint_refuses_a_junk_file(no_models, tmp_path):
     app.text_input(key="ckpt-path").input(str(junk)).run()
     assert not app.exception, app.exception
     assert len(app.error) == 1
-    assert "junk.pt is not a readable checkpoint" in app.error[0].value
+    assert "junk.pt is not a readable checkpoint" in errors(app)[0]
 
 
 def test_own_checkpoint_refuses_a_missing_file_and_a_wrong_architecture(no_models, tmp_path):
     app = run_page("models")
     app.text_input(key="ckpt-path").input(str(tmp_path / "nowhere.pt")).run()
-    assert "does not exist" in app.error[0].value
+    assert "does not exist" in errors(app)[0]
     path = tmp_path / "fan.pt"
     torch.save(FanNet(num_classes=7, width=0.25).state_dict(), path)
     app.text_input(key="ckpt-path").input(str(path))
     app.selectbox(key="ckpt-arch").set_value("breuer2017").run()
     assert not app.exception, app.exception
-    assert "does not fit this architecture" in app.error[0].value
+    assert "does not fit this architecture" in errors(app)[0]
 
 
 def test_own_checkpoint_shows_its_layers(no_models, tmp_path):

@@ -1,6 +1,7 @@
 """An AppTest for every page: each runs without an exception and shows what it should."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,19 @@ def chart_titles(app: AppTest) -> list[str]:
     return titles
 
 
+def as_shown(markdown: str) -> str:
+    """The text a browser shows for Markdown that `dashboard.widgets.plain` escaped."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
+
+
+def errors(app: AppTest) -> list[str]:
+    """The page's error messages as the user reads them."""
+    return [as_shown(e.value) for e in app.error]
+
+
 def texts(app: AppTest) -> str:
     parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [t.value for t in app.title]
-    parts += [a.value for a in (*app.error, *app.warning, *app.info, *app.success)]
+    parts += [as_shown(a.value) for a in (*app.error, *app.warning, *app.info, *app.success)]
     return "\n".join(parts)
 
 
@@ -102,7 +113,7 @@ def test_datasets_add_a_folder_then_refuse_a_wrong_one(tmp_path):
     app.text_input[1].input(str(tmp_path / "nowhere"))
     app.button[0].click().run()
     assert not app.exception
-    assert app.error and "does not exist" in app.error[0].value
+    assert app.error and "does not exist" in errors(app)[0]
 
 
 @pytest.mark.parametrize("fmt, root", [("fer2013", "/etc/passwd"), ("fer2013", "/proc/self/environ"),
@@ -115,7 +126,7 @@ def test_datasets_page_reads_no_file_outside_the_allowed_roots(tmp_path, monkeyp
     app.text_input[1].input(root)
     app.button[0].click().run()
     assert not app.exception and not app.success
-    shown = " ".join(e.value for e in app.error)
+    shown = " ".join(errors(app))
     assert "outside the folders this server may read" in shown
     assert "root:" not in shown and "PATH=" not in shown, "no file's contents are echoed"
 
@@ -124,5 +135,18 @@ def test_a_malformed_environment_keeps_the_app_running(monkeypatch):
     monkeypatch.setenv("FER_DATASETS", "oops")
     app = run_page("datasets")
     assert not app.exception
-    assert "FER_DATASETS" in app.error[0].value
+    assert "FER_DATASETS" in errors(app)[0]
     assert "28 faces match" in texts(app), "the embedded faces are still offered"
+
+
+def test_a_message_is_shown_as_text_not_markdown():
+    """A file called ':x: *draft*.png' is named as it is: no emoji, no bold."""
+    from dashboard.widgets import plain
+
+    name = ":x: *draft* [v2](http://x) #1 `a`_b_.png"
+    escaped = plain(f"{name} is not an image.")
+    assert as_shown(escaped) == f"{name} is not an image."
+    assert ":x:" not in escaped and "*draft*" not in escaped and "[v2](" not in escaped
+    from dashboard.widgets import count
+
+    assert (count(1, "interval"), count(2, "interval"), count(1024, "frame")) == ("1 interval", "2 intervals", "1,024 frames")
