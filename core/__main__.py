@@ -331,6 +331,7 @@ def _spot(args: argparse.Namespace) -> dict:
     from core.media import probe_video
     from core.micro.pipeline import spot_video
     from core.micro.spotters import load_spotter
+    from core.paths import atomic_path, write_atomically
     from core.progress import tqdm_progress
 
     suffix = args.out.suffix.lower()
@@ -340,15 +341,14 @@ def _spot(args: argparse.Namespace) -> dict:
     load_spotter(args.model)
     with tqdm_progress("spotting") as progress:
         result = spot_video(args.video, args.model, progress)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".json":
-        args.out.write_text(json.dumps(result.contract(), indent=2) + "\n")
+        write_atomically(args.out, json.dumps(result.contract(), indent=2) + "\n")
     else:
         import csv
 
         columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
                    "duration_s", "kind", "label", "score"]  # fmt: skip
-        with open(args.out, "w", newline="") as f:
+        with atomic_path(args.out) as partial, open(partial, "w", newline="") as f:
             writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(interval.to_json() for interval in result.intervals)

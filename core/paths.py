@@ -1,4 +1,5 @@
-"""Which files of the server a browser user may name: only under the roots the operator allows.
+"""Files: which ones of the server a browser user may name (only under the roots the operator
+allows), and writing results so that a kill never leaves half a file (`atomic_path`).
 
 FER_DATA_ROOTS lists them (folders separated by `:`); by default it is the home folder of
 the user running the server. Paths are resolved (symlinks and `..` followed) before the
@@ -6,6 +7,9 @@ check, and no message ever echoes a file's contents, only its name and what was 
 """
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import InputError
@@ -33,3 +37,24 @@ def confine(path: str | Path | None, what: str, error: type[InputError] = InputE
             f"the operator can allow more with {ROOTS_VARIABLE}."
         )
     return resolved
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed onto `path` only when the block completes,
+    so a crash or a kill never leaves half a file under the real name (a rerun simply writes it again)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_atomically(path: str | Path, data: str | bytes) -> Path:
+    """Write text or bytes to `path` through `atomic_path`."""
+    with atomic_path(path) as partial:
+        partial.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)

@@ -65,6 +65,7 @@ from core.faces import FaceAnalyzer, prepare_face
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.layers import relu_after, resolve_layers
 from core.models.zoo import model_identity
+from core.paths import atomic_path, write_atomically
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore
 
@@ -119,8 +120,7 @@ class AUTable:
     def write_csv(self, path: str | Path) -> Path:
         path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", newline="") as f:
+            with atomic_path(path) as partial, open(partial, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=COLUMNS)
                 writer.writeheader()
                 writer.writerows({key: _csv_value(row[key]) for key in COLUMNS} for row in self.rows)
@@ -480,7 +480,7 @@ def write_table(table: AUTable, out: str | Path, command: str = "", created: str
     provenance = {**table.meta, "command": command, "created": created, "csv": csv_path.name}
     json_path = csv_path.with_suffix(".json")
     try:
-        json_path.write_text(json.dumps(provenance, indent=1) + "\n")
+        write_atomically(json_path, json.dumps(provenance, indent=1) + "\n")
     except OSError as error:
         raise InputError(f"Cannot write {json_path}: {error.strerror or error}.") from None
     return csv_path, json_path

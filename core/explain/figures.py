@@ -20,6 +20,7 @@ from PIL import Image
 from core.errors import InputError
 from core.explain.activations import strength_order
 from core.explain.atlas import Atlas
+from core.paths import atomic_path, write_atomically
 
 Color = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), bottom and right exclusive
@@ -275,7 +276,7 @@ def write_atlas(atlas: Atlas, out: str | Path) -> list[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "atlas.json"]
-        written[0].write_text(json.dumps(atlas.to_json(), indent=1))
+        write_atomically(written[0], json.dumps(atlas.to_json(), indent=1))
         for layer in atlas.layers:
             written.append(_save_png(layer_overview(atlas, layer), out / f"{layer}.png"))
             (out / layer).mkdir(exist_ok=True)
@@ -288,7 +289,8 @@ def write_atlas(atlas: Atlas, out: str | Path) -> list[Path]:
 
 
 def _save_png(image: np.ndarray, path: Path) -> Path:
-    Image.fromarray(image).save(path)
+    with atomic_path(path) as partial:
+        Image.fromarray(image).save(partial, format="PNG")
     return path
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from core.errors import InputError
 from core.media import sha256_file
 from core.models.architectures import ARCHITECTURES
+from core.paths import atomic_path, write_atomically
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
@@ -48,7 +49,7 @@ def write_card(card: dict, directory: Path | None = None) -> None:
     directory = directory or weights_dir()
     models = read_manifest(directory)
     models[card["name"]] = card
-    (directory / "manifest.json").write_text(json.dumps({"models": models}, indent=2) + "\n")
+    write_atomically(directory / "manifest.json", json.dumps({"models": models}, indent=2) + "\n")
 
 
 def model_card(name: str, directory: Path | None = None) -> dict:
@@ -132,7 +133,8 @@ def save_model(model: nn.Module, card: dict, directory: Path | None = None) -> d
     directory = directory or weights_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{card['name']}.safetensors"
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+    with atomic_path(path) as partial:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, partial)
     card = {**card, "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
     write_card(card, directory)
     return card

@@ -16,6 +16,7 @@ from torch import nn
 
 from core.datasets import Sample, fingerprint
 from core.models.zoo import model_identity, weights_dir
+from core.paths import write_atomically
 from core.store import ResultStore
 
 KIND = "transfer"
@@ -83,7 +84,7 @@ def save_committed(result: dict, directory: Path | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / _file_name(result)
     payload = {k: v for k, v in result.items() if k != "from_store"}
-    path.write_text(json.dumps(payload, indent=1) + "\n")
+    write_atomically(path, json.dumps(payload, indent=1) + "\n")
     return path
 
 
