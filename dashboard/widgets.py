@@ -1,5 +1,6 @@
 """Widgets and cached resources that several pages share."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ def plain(text: str) -> str:
     """`text` shown as it is by Streamlit's Markdown: a file called ':x: *draft*.mp4' stays that, not an
     emoji in bold (specials escaped; a zero-width space keeps ':name:' from becoming an emoji)."""
     escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in text)
-    return escaped.replace(":", ":\u200b")
+    return re.sub(r":(?=[\w\\+-]+:)", ":\u200b", escaped)  # only where a colon would open ':name:'
 
 
 def count(n: int, noun: str) -> str:

@@ -28,6 +28,7 @@ from dashboard.widgets import (
     face_input,
     pick_layer,
     pick_model,
+    plain,
     query_choice,
     query_int,
     show_error,
@@ -252,7 +253,7 @@ except InputError as error:
 
 found = 1 + len(result.others) if result.face is not None else 0
 if chosen.aligned:
-    st.caption(f"{chosen.caption}. A pre-aligned dataset crop: used as it is, without face detection.")
+    st.caption(f"{plain(chosen.caption)}. A pre-aligned dataset crop: used as it is, without face detection.")
 elif result.others:
     st.warning(
         f"{found} faces were found; the largest (green) is used. "
@@ -260,7 +261,7 @@ elif result.others:
         icon=":material/groups:",
     )
 else:
-    st.caption(f"{chosen.caption}. One face found (detector confidence {result.face.score:.2f}).")
+    st.caption(f"{plain(chosen.caption)}. One face found (detector confidence {result.face.score:.2f}).")
 
 picture, crop = st.columns([3, 2])
 with picture:

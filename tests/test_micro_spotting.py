@@ -219,3 +219,24 @@ def test_a_stored_result_without_its_face_track_is_computed_again(tmp_path, caps
     assert not json.loads(capsys.readouterr().out)["from_store"], "the partial result was not reused"
     (stored,) = store.list_results("spot")
     assert store.get_results([("spot", stored["key"]), ("spot-track", stored["key"])]) is not None
+
+
+def test_the_same_clip_asked_for_by_three_sessions_at_once_is_analysed_once(tmp_path, monkeypatch):
+    import threading
+
+    from core.micro import pipeline
+    from core.store import ResultStore
+
+    clip = make_clip(seconds=1.0, events=[], identity=0, seed=3).write(tmp_path / "same.avi")
+    calls, real = [], pipeline.extract_features
+    monkeypatch.setattr(pipeline, "extract_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    shared, store, results = pipeline.FeatureCache(), ResultStore(tmp_path / "r.sqlite"), []
+    sessions = [threading.Thread(target=lambda: results.append(
+        pipeline.spot_video(clip, TRAINING_FREE, store=store, features=shared))) for _ in range(3)]  # fmt: skip
+    for session in sessions:
+        session.start()
+    for session in sessions:
+        session.join()
+    assert len(calls) == 1, "tracked once"
+    assert sorted(r.from_store for r in results) == [False, True, True]
+    assert len({json.dumps(r.contract()) for r in results}) == 1

@@ -10,6 +10,7 @@ go to the chosen spotter (`core.micro.spotters`). A run is stored in one transac
 face track, keyed by the clip's, the spotter's and the CNN's checksums and the parameters.
 """
 
+import contextlib
 import io
 import threading
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from core.micro.spotters import load_spotter
 from core.micro.track import REGIONS, FaceVideo, extract_features
 from core.models.zoo import load_model, model_card
 from core.progress import Progress, no_progress, sub_progress
-from core.store import ResultStore
+from core.store import ResultStore, key_hash
 
 _VERSION = 2  # bump when the pipeline changes, so stored runs are recomputed
 _TIMELINE_DECIMALS = 3
@@ -129,10 +130,16 @@ def _spot_video(
     cnn_card = model_card(spotter.feature_model)
     sha = sha256_file(path)  # once: the store's key and the cache's
     key = spot_key(sha, spotter.name, spotter.checksum, cnn_card["sha256"])
-    stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
-    if stored is not None:
-        progress(1.0, "found in the results store")
-        return SpotResult.from_json(stored[0], _unpack(stored[1]))
+    # One analysis of a clip at a time: a second session asking for the same run waits, then reads it.
+    with features.running(key_hash(key)) if features else contextlib.nullcontext():
+        stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
+        if stored is not None:
+            progress(1.0, "found in the results store")
+            return SpotResult.from_json(stored[0], _unpack(stored[1]))
+        return _analyse(path, info, sha, key, spotter, cnn_card, progress, store, analyzer, features)
+
+
+def _analyse(path, info, sha, key, spotter, cnn_card, progress, store, analyzer, features) -> SpotResult:
     video = features.get(sha, cnn_card["sha256"]) if features else None
     if video is None:
         cnn = load_model(spotter.feature_model)
@@ -169,12 +176,21 @@ def _timeline(video: FaceVideo, signals: MotionSignals, classes: tuple[str, ...]
 
 
 class FeatureCache:
-    """The tracked features of the last few clips, by clip and CNN checksum (a clip's features are
-    a few MB; tracking it is the slow part)."""
+    """Work on clips shared by a server's sessions: the tracked features of the last few clips, by clip
+    and CNN checksum (a clip's features are a few MB; tracking it is the slow part), and one lock per
+    run in progress, so the same clip uploaded by several sessions at once is analysed once."""
 
     def __init__(self, size: int = 1):
         self.size, self._videos = size, {}
         self._lock = threading.Lock()
+        self._runs: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def running(self, run: str):
+        with self._lock:
+            lock = self._runs.setdefault(run, threading.Lock())
+        with lock:
+            yield
 
     def get(self, clip_sha: str, cnn_sha: str) -> FaceVideo | None:
         with self._lock:
