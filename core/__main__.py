@@ -1,43 +1,169 @@
 """`python -m core VERB ...`: one verb per capability (see DESIGN.md, the CLI contract).
 
 Machine-readable output is JSON on stdout; messages go to stderr; bad input exits 2 with
-one clear line.
+one clear line. `predict` with several images predicts every one it can: a row whose image
+cannot be used holds an `error` instead, stderr has one line per such image, naming it, and
+the exit status is 2 when any image failed.
+
+The native libraries under the verbs (MediaPipe's TFLite and absl logging, OpenCV and
+FFmpeg) write their own warnings straight to the process's stderr, where no Python logging
+setting reaches; while a verb runs the CLI sends that file descriptor to /dev/null, and
+Python's own messages (errors, progress bars, warnings) still reach stderr. Set
+FER_NATIVE_LOGS=1 to see the native logs (the `train` verb always shows them).
 """
 
 import argparse
+import contextlib
+import errno
 import json
+import os
 import sys
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import InputError
 
 DEFAULT_MODEL = "fan2019-fer2013"
 DECONV_PNG_SCALE = 4  # the 48 px picture, enlarged with sharp pixels for slides
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # --crop, --annotated
+# Set before the native libraries load (each quiets only part of their noise; see _native_logs_silenced).
+NATIVE_QUIET_ENV = {
+    "GLOG_minloglevel": "2",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "OPENCV_LOG_LEVEL": "ERROR",
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
+}
+LOUD_VERBS = {"train"}  # verbs whose stderr is left as it is
+
+
+class _SomeFailed(InputError):
+    """Output to print although some inputs failed, with one message per failed input."""
+
+    def __init__(self, output: dict, messages: list[str]) -> None:
+        super().__init__(messages[0])
+        self.output, self.messages = output, messages
+
+
+# ---- output files: checked before the work, one clear line when they cannot be written -------
+
+
+def _writable(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Refuse, before any work is done, an output file that cannot be written: a wrong
+    extension, a folder in its place, a file where a folder should be, no permission. Missing
+    folders are made, as every verb that writes does."""
+    if suffixes and path.suffix.lower() not in suffixes:
+        names = ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        raise InputError(f"{option} must end in {names}, not '{path.name}'.")
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; name a file to write in it.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass  # the folder takes new files
+    except OSError as error:
+        raise InputError(_cannot_write(path, option, error)) from None
+    return path
+
+
+@contextlib.contextmanager
+def _writing(path: Path, option: str) -> Iterator[None]:
+    """Turn an OSError while writing `path` into one clear line naming it."""
+    try:
+        yield
+    except OSError as error:
+        raise InputError(_cannot_write(path, option, error)) from None
+
+
+def _cannot_write(path: Path, option: str, error: OSError) -> str:
+    if isinstance(error, FileExistsError | NotADirectoryError) or error.errno == errno.ENOTDIR:
+        for folder in path.parents:
+            if folder.exists() and not folder.is_dir():
+                return f"Cannot write {option} {path}: {folder} is a file, not a folder."
+    if isinstance(error, PermissionError):
+        return f"Cannot write {option} {path}: no permission to write in {path.parent}."
+    return f"Cannot write {option} {path}: {(error.strerror or str(error)).lower()}."
+
+
+def _named(path: Path, error: InputError) -> str:
+    """The error's sentence, led by the file's name unless it already says it."""
+    message = str(error)
+    return message if path.name in message else f"{path}: {message}"
+
+
+@contextlib.contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """Send file descriptor 2 (where C++ libraries log) to /dev/null; keep Python's stderr.
+
+    MediaPipe's absl and TFLite logs ignore GLOG_minloglevel and TF_CPP_MIN_LOG_LEVEL (they
+    print before absl::InitializeLog), so the environment alone does not quiet them.
+    """
+    if os.environ.get("FER_NATIVE_LOGS"):
+        yield
+        return
+    for name, value in NATIVE_QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no stderr descriptor to redirect (an embedded interpreter)
+        return
+    python_stderr = sys.stderr
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):
+        on_fd2 = False  # Python's stderr is captured elsewhere (pytest's capsys): left as it is
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    if on_fd2:  # Python's messages go on to the real stderr, through a copy of its descriptor
+        sys.stderr = open(saved, "w", buffering=1, encoding=python_stderr.encoding,  # noqa: SIM115
+                          errors="backslashreplace", closefd=False)  # fmt: skip
+    try:
+        yield
+    finally:
+        if on_fd2:
+            sys.stderr.close()  # flushes; the descriptor stays open (closefd=False)
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _faces(args: argparse.Namespace) -> dict:
     from PIL import Image
 
-    from core.faces import FaceAnalyzer, draw_faces, prepare_face
-    from core.media import load_image
+    from core.faces import MAX_CROP_SIZE, MIN_CROP_SIZE, FaceAnalyzer, draw_faces, prepare_face
+    from core.media import load_image_info
 
-    image = load_image(args.image)
-    analyzer = FaceAnalyzer()
+    if not MIN_CROP_SIZE <= args.size <= MAX_CROP_SIZE:
+        raise InputError(f"--size must be from {MIN_CROP_SIZE} to {MAX_CROP_SIZE} pixels, not {args.size}.")
+    for option, path in (("--crop", args.crop), ("--annotated", args.annotated)):
+        if path is not None:
+            _writable(path, option, PICTURE_SUFFIXES)
+    loaded = load_image_info(args.image)
+    analyzer = None if args.aligned else FaceAnalyzer()
     try:
-        result = prepare_face(image, analyzer, size=args.size, aligned=args.aligned)
+        result = prepare_face(loaded.image, analyzer, size=args.size, aligned=args.aligned)
     finally:
-        analyzer.close()
+        if analyzer is not None:
+            analyzer.close()
     if args.crop:
-        Image.fromarray(result.crop.image).save(args.crop)
+        with _writing(args.crop, "--crop"):
+            Image.fromarray(result.crop.image).save(args.crop)
     if args.annotated and result.face is not None:
-        Image.fromarray(draw_faces(result.image, [result.face, *result.others])).save(args.annotated)
+        with _writing(args.annotated, "--annotated"):
+            Image.fromarray(draw_faces(result.image, [result.face, *result.others])).save(args.annotated)
     faces = [result.face, *result.others] if result.face is not None else []
     return {
         "image": str(args.image),
         "faces": [{"box": [round(v, 1) for v in face.box], "score": round(face.score, 4)} for face in faces],
         "chosen": 0 if faces else None,
         "crop_size": list(result.crop.image.shape),
+        "rotation": result.rotation,  # the picture was turned clockwise by this to find the face (boxes: its own)
+        "scaled": loaded.scaled,
+        "notes": [note for note in (loaded.note, result.note) if note],
     }
 
 
@@ -127,17 +253,35 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return result
 
 
-def _model_crops(paths: list[Path], aligned: bool) -> list:
-    """Each image's face, found and aligned as the pages do (or passed through when aligned)."""
+def _each_crop(paths: list[Path], aligned: bool) -> Iterator[tuple[Path, object, list[str]]]:
+    """(path, model crop or the InputError that stopped it, notes) for each image: its face
+    found and aligned as the pages do (or passed through when aligned)."""
     from core.faces import FaceAnalyzer, prepare_face
-    from core.media import load_image
+    from core.media import load_image_info
 
     analyzer = None if aligned else FaceAnalyzer()
     try:
-        return [prepare_face(load_image(path), analyzer, aligned=aligned).crop.image for path in paths]
+        for path in paths:
+            try:
+                loaded = load_image_info(path)
+                result = prepare_face(loaded.image, analyzer, aligned=aligned)
+            except InputError as error:
+                yield path, error, []
+                continue
+            yield path, result.crop.image, [note for note in (loaded.note, result.note) if note]
     finally:
         if analyzer is not None:
             analyzer.close()
+
+
+def _model_crops(paths: list[Path], aligned: bool) -> list:
+    """Each image's model crop; the first image that cannot be used stops with a line naming it."""
+    crops = []
+    for path, crop, _ in _each_crop(paths, aligned):
+        if isinstance(crop, InputError):
+            raise InputError(_named(path, crop))
+        crops.append(crop)
+    return crops
 
 
 def _predict(args: argparse.Namespace) -> dict:
@@ -145,14 +289,21 @@ def _predict(args: argparse.Namespace) -> dict:
     from core.models.summary import predict_expression, probability_note, temperature
 
     model = load_model(args.model)
-    rows = []
-    for path, crop in zip(args.images, _model_crops(args.images, args.aligned), strict=True):
+    rows, failed = [], []
+    for path, crop, notes in _each_crop(args.images, args.aligned):
+        if isinstance(crop, InputError):  # reported in its row and on stderr; the others are predicted
+            rows.append({"image": str(path), "error": str(crop)})
+            failed.append(_named(path, crop))
+            continue
         ranked = sorted(predict_expression(model, crop, flip=args.flip).items(), key=lambda p: -p[1])
         rows.append({"image": str(path), "label": ranked[0][0],
-                     "probabilities": {c: round(p, 4) for c, p in ranked}})  # fmt: skip
-    return {"model": args.model, "calibrated": temperature(model) is not None, "temperature": temperature(model),
-            "flip_averaged": args.flip, "probabilities_are": probability_note(model, args.flip),
-            "predictions": rows}  # fmt: skip
+                     "probabilities": {c: round(p, 4) for c, p in ranked}, "notes": notes})  # fmt: skip
+    output = {"model": args.model, "calibrated": temperature(model) is not None, "temperature": temperature(model),
+              "flip_averaged": args.flip, "probabilities_are": probability_note(model, args.flip),
+              "predictions": rows, "failed": len(failed)}  # fmt: skip
+    if failed:
+        raise _SomeFailed(output, failed)
+    return output
 
 
 def _deconv(args: argparse.Namespace) -> dict:
@@ -166,14 +317,16 @@ def _deconv(args: argparse.Namespace) -> dict:
         raise InputError(
             f"--out must end in .png (the picture) or .npy (the raw projection), not '{args.out.name}'."
         )
+    _writable(args.out, "--out")
     model = load_model(args.model)
     crop = _model_crops([args.image], args.aligned)[0]  # the same crop `predict` sees
     view = deconvolution_view(model, crop, args.layer, args.channel)  # what Explore shows, from the same call
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.suffix.lower() == ".npy":
-        np.save(args.out, view.projection[None, None])  # as `deconvolve` returns it: x's shape
-    else:
-        Image.fromarray(view.picture(DECONV_PNG_SCALE)).save(args.out)
+    with _writing(args.out, "--out"):
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.out.suffix.lower() == ".npy":
+            np.save(args.out, view.projection[None, None])  # as `deconvolve` returns it: x's shape
+        else:
+            Image.fromarray(view.picture(DECONV_PNG_SCALE)).save(args.out)
     return {"model": args.model, "image": str(args.image), **view.to_json(), "out": str(args.out)}
 
 
@@ -339,6 +492,7 @@ def _spot(args: argparse.Namespace) -> dict:
         raise InputError(f"--out must end in .json or .csv, not '{args.out.name}'.")
     probe_video(args.video)  # bad input fails here, before the progress bar, so the error is one line
     load_spotter(args.model)
+    _writable(args.out, "--out")  # and an output that cannot be written, before the work
     with tqdm_progress("spotting") as progress:
         result = spot_video(args.video, args.model, progress)
     if suffix == ".json":
@@ -362,9 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     faces = verbs.add_parser("faces", help="find faces and landmarks; write the aligned crop")
     faces.add_argument("image", type=Path)
-    faces.add_argument("--size", type=int, default=48, help="crop side in pixels (default 48)")
+    faces.add_argument("--size", type=int, default=48, help="crop side in pixels, 16 to 1024 (default 48)")
     faces.add_argument("--aligned", action="store_true", help="the image is already an aligned crop")
-    faces.add_argument("--crop", type=Path, help="write the aligned crop here (.png)")
+    faces.add_argument("--crop", type=Path, help="write the aligned crop here (.png, .jpg, .tif...)")
     faces.add_argument("--annotated", type=Path, help="write the picture with faces and landmarks drawn")
     faces.set_defaults(run=_faces)
 
@@ -511,8 +665,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet = contextlib.nullcontext() if args.verb in LOUD_VERBS else _native_logs_silenced()
     try:
-        output = args.run(args)
+        with quiet:
+            output = args.run(args)
+    except _SomeFailed as failure:  # predict: the rows it could make, and a line per image it could not
+        print(json.dumps(failure.output, indent=2))
+        for message in failure.messages:
+            print(f"error: {message}", file=sys.stderr)
+        return 2
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

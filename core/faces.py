@@ -11,6 +11,11 @@ Detection uses MediaPipe's BlazeFace (both its short- and full-range models) and
 Coordinates are pixels in OpenCV's convention: the centre of the top-left pixel is
 (0, 0), x to the right, y down. "Right" and "left" eye are the person's own: the right
 eye is usually on the image's left.
+
+A face lying sideways or upside down (a photo turned by its camera, without EXIF) is found
+by `prepare_face` in the picture turned by 90, 180 or 270 degrees; `FaceResult.rotation`
+says by how much. The faces are given in the picture's own pixels all the same, and the
+crop, aligned on the eyes, is upright.
 """
 
 import threading
@@ -20,6 +25,7 @@ import cv2
 import numpy as np
 
 from core.errors import FaceError, InputError
+from core.media import stretch_to_uint8, turn_clockwise
 
 # ---- landmark indices ------------------------------------------------------------
 # The 16 points of each eye's contour in MediaPipe's mesh. An eye centre is their mean:
@@ -31,8 +37,9 @@ LEFT_EYE_CONTOUR: tuple[int, ...] = (
     263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466,
 )  # fmt: skip
 N_LANDMARKS = 478
+MOUTH = (13, 14)  # the mesh's inner lip midpoints, upper and lower
 # BlazeFace's six keypoints: right eye, left eye, nose tip, mouth centre, right ear, left ear.
-KEYPOINT_RIGHT_EYE, KEYPOINT_LEFT_EYE = 0, 1
+KEYPOINT_RIGHT_EYE, KEYPOINT_LEFT_EYE, KEYPOINT_MOUTH = 0, 1, 3
 
 # ---- the canonical crop ----------------------------------------------------------
 # Where the eye centres land in the model's crop, as fractions of its side. Measured with
@@ -52,6 +59,9 @@ MAX_FACES = 10
 MIN_SCORE = 0.5
 SURE_SCORE = 0.75  # below this, a detection counts only if the mesh finds a face there too
 _MESH_CROP = 256  # side of the square a missed face is re-meshed in
+MAX_UPRIGHT_ROLL = 45.0  # degrees: a face whose eye line is tilted more is lying sideways or upside down
+TURN_MARGIN = 0.1  # a turned picture replaces an upright-looking face only if it is this much more confident
+MIN_CROP_SIZE, MAX_CROP_SIZE = 16, 1024  # sides of the aligned crop, in pixels
 
 NO_FACE_MESSAGE = (
     "No face was found in this picture. Use a frontal, well-lit photo in which the face is "
@@ -84,6 +94,31 @@ class Face:
             return landmarks[list(RIGHT_EYE_CONTOUR)].mean(0), landmarks[list(LEFT_EYE_CONTOUR)].mean(0)
         return self.keypoints[KEYPOINT_RIGHT_EYE].copy(), self.keypoints[KEYPOINT_LEFT_EYE].copy()
 
+    def mouth_center(self) -> np.ndarray:
+        """The mouth's centre: from the mesh, else BlazeFace's mouth keypoint."""
+        if self.landmarks is not None:
+            return self.landmarks[list(MOUTH)].mean(0)
+        return self.keypoints[KEYPOINT_MOUTH].copy()
+
+    @property
+    def roll(self) -> float:
+        """The eye line's angle in degrees, -180..180: 0 for an upright face, 90 when the face
+        lies with its top to the right of the picture, +-180 upside down (y points down)."""
+        right, left = self.eye_centers()
+        dx, dy = left - right
+        return float(np.degrees(np.arctan2(dy, dx)))
+
+    @property
+    def upright(self) -> bool:
+        """Whether the face stands upright: the eye line within 45 degrees of level (the
+        person's right eye on the image's left) and the mouth below the eyes."""
+        if abs(self.roll) > MAX_UPRIGHT_ROLL:
+            return False
+        right, left = self.eye_centers()
+        eye_line = left - right
+        down = np.array([-eye_line[1], eye_line[0]])  # the eye line turned 90 degrees clockwise
+        return float((self.mouth_center() - (right + left) / 2) @ down) > 0
+
 
 @dataclass(eq=False)
 class AlignedFace:
@@ -101,7 +136,17 @@ class FaceResult:
     crop: AlignedFace
     face: Face | None  # None for pre-aligned dataset crops, which skip detection
     others: list[Face] = field(default_factory=list)  # the faces not chosen, largest first
-    image: np.ndarray | None = None  # the input picture, RGB
+    image: np.ndarray | None = None  # the input picture, RGB, as given: the faces are in its pixels
+    rotation: int = 0  # degrees clockwise the picture was turned to find the face upright: 0, 90, 180, 270
+
+    @property
+    def note(self) -> str | None:
+        """One sentence for the user when the picture was turned, else None."""
+        if not self.rotation:
+            return None
+        if self.rotation == 180:
+            return "The face was upside down, so the picture was turned 180 degrees to find it."
+        return f"The face was lying sideways, so the picture was turned {self.rotation} degrees clockwise to find it."
 
 
 class FaceAnalyzer:
@@ -318,15 +363,95 @@ def prepare_face(
 
     `aligned=True` is for dataset crops that already are the model's view (FER2013,
     CK+48): they are only resized and made gray, with no detection. Otherwise the
-    largest face is found and aligned; FaceError says so when there is none.
+    largest face is found and aligned; FaceError says so when there is none. A face
+    lying sideways or upside down is found in the picture turned upright (see
+    `detect_upright`); the result's `rotation` and `note` say so.
     """
+    check_crop_size(size)
     image = _as_rgb(image_rgb)
     if aligned:
         return FaceResult(crop=_resize_aligned(image, size, gray), face=None, others=[], image=image)
     if analyzer is None:
         raise ValueError("prepare_face needs a FaceAnalyzer unless the picture is already aligned")
-    face, others = choose_face(analyzer.detect(image))
-    return FaceResult(crop=align_face(image, face, size, gray), face=face, others=others, image=image)
+    faces, rotation = detect_upright(image, analyzer)
+    face, others = choose_face(faces)
+    return FaceResult(
+        crop=align_face(image, face, size, gray), face=face, others=others, image=image, rotation=rotation
+    )
+
+
+def check_crop_size(size: int) -> None:
+    """Refuse a crop side outside MIN_CROP_SIZE..MAX_CROP_SIZE with one sentence."""
+    if not isinstance(size, int | np.integer) or not MIN_CROP_SIZE <= size <= MAX_CROP_SIZE:
+        raise InputError(
+            f"The crop size must be a whole number of pixels from {MIN_CROP_SIZE} to {MAX_CROP_SIZE}, not {size}."
+        )
+
+
+def detect_upright(image_rgb: np.ndarray, analyzer: FaceAnalyzer) -> tuple[list[Face], int]:
+    """The faces of a picture, found where they stand upright: (faces, rotation).
+
+    BlazeFace and the mesh are made for upright faces: a face lying sideways is often found
+    with a tilted eye line, an upside-down one is often fitted as if it were upright, with a
+    low score, or not at all. So when the largest face is not upright (`Face.upright`) or
+    not sure (score under SURE_SCORE), or there is none, the picture is also searched
+    turned by 90, 180 and 270 degrees clockwise (the turn its eye line suggests first).
+    The turn whose largest face is upright and most confident wins; the unturned picture
+    keeps it unless a turn is TURN_MARGIN more confident. `rotation` is that clockwise turn
+    in degrees (0 when none). The faces are always in the given picture's own pixels (found
+    in the turned picture, their points are turned back), so `align_face` on the picture
+    gives the upright crop, and the face can be used on other frames of the same clip.
+    """
+    image = _as_rgb(image_rgb)
+    faces = analyzer.detect(image)
+    if faces and faces[0].upright and faces[0].score >= SURE_SCORE:
+        return faces, 0  # the usual case: one detection
+    best = (faces[0].score + TURN_MARGIN, 0, faces) if faces and faces[0].upright else None
+    order = [90, 270, 180]
+    if faces:  # the turn that levels the eye line first: a roll of -90 needs 90 clockwise
+        hint = _right_angle_of(-faces[0].roll)
+        order = [hint, *(turn for turn in order if turn != hint)] if hint else order
+    for turn in order:
+        turned = np.ascontiguousarray(turn_clockwise(image, turn))
+        found = analyzer.detect(turned)
+        if not found or not found[0].upright:
+            continue
+        if best is None or found[0].score > best[0]:
+            best = (found[0].score, turn, found)
+        if found[0].score >= SURE_SCORE and best[1] == turn:
+            break  # sure and upright: no other turn can be better by enough to matter
+    if best is None:
+        return faces, 0  # nothing upright anywhere: the faces as found (alignment levels the eyes)
+    _, rotation, found = best
+    height, width = image.shape[:2]
+    return [_turned_back(face, rotation, width, height) for face in found], rotation
+
+
+def _right_angle_of(degrees: float) -> int:
+    return int(round(degrees / 90.0)) % 4 * 90
+
+
+def _turned_back(face: Face, turn: int, width: int, height: int) -> Face:
+    """A face found in the picture turned `turn` degrees clockwise, in the unturned picture's
+    pixels (`width` x `height`). Points are pixel centres; the box's corners are continuous."""
+    if turn == 0:
+        return face
+
+    def back(points: np.ndarray, centres: bool) -> np.ndarray:
+        u, v = points[:, 0], points[:, 1]
+        w, h = (width - 1, height - 1) if centres else (width, height)
+        x, y = {90: (v, h - u), 180: (w - u, h - v), 270: (w - v, u)}[turn]
+        return np.stack([x, y], axis=1).astype(np.float32)
+
+    bx, by, bw, bh = face.box
+    corners = back(np.array([[bx, by], [bx + bw, by + bh]], np.float64), centres=False)
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    return Face(
+        box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+        score=face.score,
+        keypoints=back(face.keypoints, centres=True),
+        landmarks=None if face.landmarks is None else back(face.landmarks, centres=True),
+    )
 
 
 def draw_faces(image_rgb: np.ndarray, faces: list[Face], chosen: int | None = 0) -> np.ndarray:
@@ -361,10 +486,15 @@ def draw_landmarks(image: np.ndarray, landmarks: np.ndarray | None, scale: int =
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """Accept RGB, RGBA or gray uint8; refuse anything else with a clear message."""
+    """Accept RGB, RGBA or gray uint8, and 16-bit gray (stretched to 8 bits by the range it
+    uses, like core.media); refuse anything else with a clear message."""
     image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]  # gray with a channel axis
+    if image.dtype == np.uint16 and image.ndim == 2 and image.size:
+        image = stretch_to_uint8(image)
     if image.dtype != np.uint8:
-        raise InputError(f"Expected an 8-bit image, got {image.dtype}.")
+        raise InputError(f"Expected an 8-bit image (or 16-bit gray), got {image.dtype}.")
     if image.size == 0:
         raise InputError("The image is empty.")
     if image.ndim == 2:

@@ -4,9 +4,14 @@ Everything a user can upload passes through here. Limits are checked before pixe
 decoded, so a decompression bomb is refused rather than expanded in memory. Every refusal
 is a `MediaError` whose message is one sentence meant for the user.
 
+Photos come out upright (their EXIF orientation applied) and at most MAX_LOADED_PIXELS:
+a large JPEG is decoded reduced (libjpeg's DCT scaling, 1/2 to 1/8 per side), so a
+48- or 200-megapixel phone photo never expands to full size in memory.
+
 Videos are read from paths only (the app writes an upload to a temporary file first), with
 OpenCV's FFmpeg backend. Frames come out one at a time, so memory stays flat whatever the
-length of the clip.
+length of the clip, and upright: a clip's rotation metadata (phones film portrait clips as
+landscape frames plus "rotate 90") is applied here, whatever the OpenCV build's default.
 """
 
 import hashlib
@@ -18,13 +23,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from core.errors import InputError, MediaError
 from core.progress import Progress, no_progress
 
-MAX_IMAGE_BYTES = 30_000_000
-MAX_IMAGE_PIXELS = 40_000_000  # about 7,300 x 5,500: any camera photo, not a bomb
+MAX_IMAGE_BYTES = 60_000_000  # a 200-megapixel phone JPEG is 20 to 60 MB
+MAX_IMAGE_PIXELS = 40_000_000  # declared size of images decoded whole (PNG, TIFF, ...): 7,300 x 5,500
+MAX_JPEG_PIXELS = 250_000_000  # declared size of JPEGs, decoded reduced: 200-megapixel sensors pass
+MAX_LOADED_PIXELS = 8_000_000  # larger pictures are scaled down to this: 3,266 x 2,449 for 4:3
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF", "MPO")  # MPO: JPEG from some cameras
 _IMAGE_NAMES = "JPEG, PNG, BMP, WebP, TIFF or GIF"
 
@@ -39,13 +46,68 @@ _VIDEO_NAMES = "MP4, AVI, MOV, WebM or MKV"
 # --- images ---------------------------------------------------------------------------
 
 
-def decode_image(
-    data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
-) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded picture and what was done to it on the way: EXIF rotation, scaling down."""
+
+    image: np.ndarray  # RGB uint8, height x width x 3, upright
+    original_size: tuple[int, int]  # width, height as stored in the file (before rotation)
+    exif_orientation: int = 1  # the file's EXIF Orientation tag: 1 = stored upright
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height of `image`."""
+        return self.image.shape[1], self.image.shape[0]
+
+    @property
+    def rotated(self) -> bool:
+        """Whether the EXIF orientation turned (or mirrored) the stored picture."""
+        return self.exif_orientation not in (0, 1)
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the picture was scaled down to at most MAX_LOADED_PIXELS."""
+        width, height = self.original_size
+        return self.image.shape[0] * self.image.shape[1] < width * height
+
+    @property
+    def note(self) -> str | None:
+        """One sentence for the user when the picture was scaled down, else None."""
+        if not self.scaled:
+            return None
+        (width, height), (new_w, new_h) = self.original_size, self.size
+        return (
+            f"The {width} x {height} pixel picture ({width * height / 1e6:.0f} megapixels) was scaled "
+            f"down to {new_w} x {new_h} pixels for analysis."
+        )
+
+
+def decode_image(data: bytes, **limits: int) -> np.ndarray:
     """Decode image bytes to RGB uint8 (height x width x 3), or raise MediaError.
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are all
-    converted; a GIF gives its first frame; EXIF rotation is applied.
+    converted; a GIF gives its first frame; EXIF rotation is applied; pictures over
+    MAX_LOADED_PIXELS are scaled down. `limits` are those of `decode_image_info`, which
+    also says whether the picture was scaled.
+    """
+    return decode_image_info(data, **limits).image
+
+
+def decode_image_info(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_jpeg_pixels: int = MAX_JPEG_PIXELS,
+    max_loaded_pixels: int = MAX_LOADED_PIXELS,
+) -> LoadedImage:
+    """Decode image bytes like `decode_image`, and say what was done (`LoadedImage`).
+
+    Limits on the declared size, checked from the header before any pixel is decoded:
+    `max_jpeg_pixels` for JPEG, which libjpeg decodes reduced (1/2, 1/4 or 1/8 per side)
+    so that it never expands to full size, and `max_pixels` for every other format,
+    which is decoded whole. The decoded picture is then scaled down (area averaging) to
+    at most `max_loaded_pixels`.
     """
     if not data:
         raise MediaError("The file is empty.")
@@ -53,19 +115,37 @@ def decode_image(
         raise MediaError(f"The file is {_size(len(data))}; images up to {_size(max_bytes)} are accepted.")
     try:
         # Opening reads only the header: format and size are known before any pixel is decoded.
-        image = Image.open(io.BytesIO(data))
+        # JPEGs are opened by their own plugin, which skips Pillow's decompression-bomb check
+        # (it refuses above 179 megapixels): they are checked against max_jpeg_pixels below.
+        # An MPO (several JPEGs) is read as its first picture.
+        if data[:3] == b"\xff\xd8\xff":
+            image = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+        else:
+            image = Image.open(io.BytesIO(data))
         if image.format not in IMAGE_FORMATS:
             raise MediaError(f"{image.format} images are not supported; use {_IMAGE_NAMES}.")
         width, height = image.size
-        if width * height > max_pixels:
+        if image.format == "JPEG":
+            if width * height > max_jpeg_pixels:
+                raise MediaError(
+                    f"The image is {width} x {height} pixels; "
+                    f"at most {max_jpeg_pixels / 1e6:.0f} megapixels are accepted."
+                )
+            if width * height > max_loaded_pixels:
+                # libjpeg picks the strongest reduction that still gives at least this size.
+                image.draft(None, _fit(width, height, max_loaded_pixels))
+        decoded_whole = image.format != "JPEG" or image.size == (width, height)
+        if decoded_whole and width * height > max_pixels:  # then the full size must be acceptable
             raise MediaError(
-                f"The image is {width} x {height} pixels; "
-                f"at most {max_pixels / 1e6:.0f} megapixels are accepted."
+                f"The image is {width} x {height} pixels; {image.format} images of at most "
+                f"{max_pixels / 1e6:.0f} megapixels are accepted (JPEG photos up to "
+                f"{max_jpeg_pixels / 1e6:.0f})."
             )
         image.seek(0)  # the first frame of a GIF, WebP or TIFF with several
         image.load()
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
         ImageOps.exif_transpose(image, in_place=True)
-        return _to_rgb(image)
+        rgb = _to_rgb(image)
     except MediaError:
         raise
     except Image.DecompressionBombError:
@@ -80,13 +160,32 @@ def decode_image(
         # Damaged files make decoders fail in many ways (OSError, SyntaxError, struct.error...);
         # the user only needs to know that this file cannot be used.
         raise MediaError("The image is damaged or truncated and cannot be decoded.") from error
+    if rgb.shape[0] * rgb.shape[1] > max_loaded_pixels:
+        new_w, new_h = _fit(rgb.shape[1], rgb.shape[0], max_loaded_pixels)
+        rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)  # INTER_AREA: no aliasing
+    return LoadedImage(image=rgb, original_size=(width, height), exif_orientation=orientation)
+
+
+def _fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The largest size of the same shape with at most `max_pixels` pixels (at least 1 x 1)."""
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    new_w, new_h = max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+    return new_w, new_h
 
 
 def load_image(path: str | Path, **limits: int) -> np.ndarray:
     """Read and decode an image file to RGB uint8, or raise MediaError.
 
-    `limits` are passed to `decode_image` (max_bytes, max_pixels).
+    `limits` are passed to `decode_image_info` (max_bytes, max_pixels, max_jpeg_pixels,
+    max_loaded_pixels); `load_image_info` also says whether the picture was scaled.
     """
+    return load_image_info(path, **limits).image
+
+
+def load_image_info(path: str | Path, **limits: int) -> LoadedImage:
+    """Read and decode an image file like `load_image`, and say what was done (`LoadedImage`)."""
     path = Path(path)
     max_bytes = limits.get("max_bytes", MAX_IMAGE_BYTES)
     try:
@@ -94,20 +193,32 @@ def load_image(path: str | Path, **limits: int) -> np.ndarray:
         size = path.stat().st_size
         if size > max_bytes:
             raise MediaError(f"{path.name} is {_size(size)}; images up to {_size(max_bytes)} are accepted.")
+        if not path.is_file():
+            raise MediaError(f"{path.name} is not a file.")
         data = path.read_bytes()
     except OSError as error:
         raise MediaError(_unreadable(path, error)) from None
-    return decode_image(data, **limits)
+    return decode_image_info(data, **limits)
+
+
+def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Gray values of any depth (16-bit, 32-bit, float) to uint8 by the range actually used.
+
+    The darkest value becomes 0 and the brightest 255, so a 12-bit lab camera's 0..4095 in a
+    16-bit file fills the 8 bits rather than coming out nearly black (or, clipped, white).
+    A flat picture becomes black.
+    """
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    return scaled.round().astype(np.uint8)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit, 32-bit and float grayscale: stretch the range actually used to 8 bits.
-        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-        gray = scaled.round().astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
+        gray = stretch_to_uint8(np.asarray(image))
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         # Transparent pixels would otherwise show whatever colour they happen to store.
         rgba = image.convert("RGBA")
@@ -121,12 +232,17 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video holds: frames per second, number of frames and frame size in pixels."""
+    """What a video holds: frames per second, number of frames and frame size in pixels.
+
+    The size is that of the frames `iter_frames` gives: upright, after `rotation` (degrees
+    clockwise, from the clip's rotation metadata: 0, 90, 180 or 270) was applied.
+    """
 
     fps: float
     frame_count: int
     width: int
     height: int
+    rotation: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -149,6 +265,7 @@ def probe_video(path: str | Path, *, max_bytes: int = MAX_VIDEO_BYTES) -> VideoI
     path = _checked_video_path(path, max_bytes)
     capture = _open_video(path)
     try:
+        rotation = video_rotation(capture)
         fps = capture.get(cv2.CAP_PROP_FPS)
         if not math.isfinite(fps) or fps <= 0:
             raise MediaError("The video does not say its frame rate, so frame times cannot be computed.")
@@ -164,12 +281,14 @@ def probe_video(path: str | Path, *, max_bytes: int = MAX_VIDEO_BYTES) -> VideoI
             if reported <= 0:
                 raise MediaError(f"The video {path.name} contains no frames.")
             raise MediaError(_undecodable(path))
-        height, width = frame.shape[:2]
+        height, width = turn_clockwise(frame, rotation).shape[:2]
         _check_frame_size(width, height)
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         if frame_count <= 0:
             frame_count = 1 + _count_remaining(capture)
-        return VideoInfo(fps=float(fps), frame_count=frame_count, width=width, height=height)
+        return VideoInfo(
+            fps=float(fps), frame_count=frame_count, width=width, height=height, rotation=rotation
+        )
     finally:
         capture.release()
 
@@ -186,7 +305,8 @@ def iter_frames(
     """Stream (frame_index, RGB uint8 frame) pairs, one frame in memory at a time.
 
     Frames `start, start + step, ...` before `stop` (exclusive, None: to the end), like
-    `range`; indices are 0-based in the whole clip. With `max_side`, frames are shrunk so
+    `range`; indices are 0-based in the whole clip. Frames are upright: the clip's rotation
+    metadata is applied (see `video_rotation`). With `max_side`, frames are shrunk so
     their longer side is at most that many pixels. A file that breaks off mid-stream ends
     the iteration at the last good frame; a file from which no frame at all can be
     decoded raises MediaError. A `start` past the end yields nothing.
@@ -207,6 +327,7 @@ def _stream(
 ) -> Iterator[tuple[int, np.ndarray]]:
     capture = _open_video(path)
     try:
+        rotation = video_rotation(capture)
         index = 0
         while stop is None or index < stop:
             # grab() decodes without the colour conversion; skipped frames cost only that.
@@ -220,7 +341,7 @@ def _stream(
                 if not ok or frame is None:
                     return
                 _check_frame_size(frame.shape[1], frame.shape[0])  # in case the header said 0 x 0
-                yield index, _to_rgb_frame(frame, max_side)
+                yield index, turn_clockwise(_to_rgb_frame(frame, max_side), rotation)
             index += 1
     finally:
         capture.release()
@@ -250,6 +371,8 @@ def _open_video(path: Path) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
+        if _is_empty_mp4(path):
+            raise MediaError(f"The video {path.name} contains no frames.")
         raise MediaError(
             f"{path.name} cannot be opened as a video; "
             "it may be damaged or use a codec that is not supported."
@@ -263,6 +386,48 @@ def _open_video(path: Path) -> cv2.VideoCapture:
         capture.release()
         raise
     return capture
+
+
+def _is_empty_mp4(path: Path) -> bool:
+    """A well-formed MP4/MOV (an `ftyp` box and a complete `moov` box) with no track, or a track of no
+    samples: FFmpeg will not open it, but it is not damaged, it is empty."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    moov = head.find(b"moov")
+    if head[4:8] != b"ftyp" or moov < 4 or moov - 4 + int.from_bytes(head[moov - 4 : moov], "big") > len(head):
+        return False
+    at = head.find(b"stsz", moov)  # sample sizes: version and flags, a common size, then the sample count
+    if b"trak" not in head[moov:]:
+        return True
+    return at > 0 and len(head) >= at + 16 and int.from_bytes(head[at + 12 : at + 16], "big") == 0
+
+
+def video_rotation(capture: cv2.VideoCapture) -> int:
+    """Degrees (0, 90, 180 or 270) to turn an opened clip's frames clockwise to show them upright.
+
+    From the container's rotation metadata (MP4/MOV display matrix, as phones write for
+    portrait clips), which OpenCV reports as CAP_PROP_ORIENTATION_META. OpenCV's own
+    rotation (CAP_PROP_ORIENTATION_AUTO) is turned off, so frames always come out as stored
+    and are turned here by `turn_clockwise`: the same on every build. (OpenCV 4.11's FFmpeg
+    backend leaves it off unless asked; other builds turn it on, which would turn twice.)
+    """
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    return _right_angle(capture.get(cv2.CAP_PROP_ORIENTATION_META))
+
+
+def _right_angle(degrees: float) -> int:
+    """The nearest of 0, 90, 180, 270 (a missing or odd value: 0)."""
+    if not math.isfinite(degrees):
+        return 0
+    return int(round(degrees / 90.0)) % 4 * 90
+
+
+def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
+    """The picture (any channels) turned clockwise by 0, 90, 180 or 270 degrees."""
+    turns = {0: None, 90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    if degrees not in turns:
+        raise ValueError(f"degrees must be 0, 90, 180 or 270, not {degrees!r}")
+    return image if turns[degrees] is None else cv2.rotate(image, turns[degrees])
 
 
 def _check_frame_size(width: int, height: int) -> None:

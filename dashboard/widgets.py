@@ -14,7 +14,7 @@ from core.datasets import Sample
 from core.datasets.registry import EMBEDDED, DatasetEntry, filter_samples, list_datasets
 from core.errors import InputError
 from core.faces import FaceAnalyzer
-from core.media import decode_image
+from core.media import decode_image_info
 from core.models.training import pick_device
 from core.models.zoo import ModelError, is_micro_card, load_model, read_manifest, weights_dir
 from core.progress import Progress
@@ -139,6 +139,7 @@ class FaceInput:
     aligned: bool  # already a canonical crop: skip detection
     caption: str
     sample: Sample | None = None
+    note: str | None = None  # what was done to the picture on loading (scaled down), for the user
 
 
 def face_input() -> FaceInput | None:
@@ -161,11 +162,11 @@ def _decoded(upload, caption: str) -> FaceInput | None:
     if upload is None:
         return None
     try:
-        image = decode_image(upload.getvalue())
+        loaded = decode_image_info(upload.getvalue())
     except InputError as error:
         show_error(error)
         st.stop()  # the message is the answer: no "choose a face" hint under it
-    return FaceInput(image, aligned=False, caption=f"{caption}: {upload.name}")
+    return FaceInput(loaded.image, aligned=False, caption=f"{caption}: {upload.name}", note=loaded.note)
 
 
 def _sample_input() -> FaceInput | None:

@@ -263,6 +263,10 @@ elif result.others:
 else:
     st.caption(f"{plain(chosen.caption)}. One face found (detector confidence {result.face.score:.2f}).")
 
+for note in (chosen.note, result.note):  # scaled down on loading; turned upright to find the face
+    if note:
+        st.info(note, icon=":material/info:")
+
 picture, crop = st.columns([3, 2])
 with picture:
     st.subheader("The picture")

@@ -327,8 +327,8 @@ def test_video_without_frames_is_refused(tmp_path, suffix):
     assert path.stat().st_size > 0
     with pytest.raises(MediaError) as error:
         probe_video(path)
-    # An AVI opens and says it has no frames; an MP4 without frames has no index and does not open.
-    _assert_user_message(error, "no frames" if suffix == ".avi" else "cannot be opened")
+    # Both say they have no frames: an MP4 without frames does not open in FFmpeg, but it is well formed.
+    _assert_user_message(error, "no frames")
     with pytest.raises(MediaError) as error:
         list(iter_frames(path))
     _assert_user_message(error, path.name)
@@ -469,3 +469,18 @@ def test_streaming_a_long_clip_keeps_memory_flat(tmp_path):
         tracemalloc.stop()
     assert count == 600 and last == 599
     assert peak < 10 * frame_bytes, f"peak {peak / 1e6:.1f} MB while streaming"
+
+
+def test_a_valid_mp4_without_frames_is_called_empty_not_damaged(tmp_path):
+    import cv2
+
+    from core.media import probe_video
+
+    path = tmp_path / "zero.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    writer.release()
+    with pytest.raises(MediaError, match="contains no frames"):
+        probe_video(path)
+    (tmp_path / "cut.mp4").write_bytes(path.read_bytes()[:60])  # the same file cut short: damaged
+    with pytest.raises(MediaError, match="may be damaged"):
+        probe_video(tmp_path / "cut.mp4")

@@ -40,7 +40,8 @@ def errors(app: AppTest) -> list[str]:
 
 
 def texts(app: AppTest) -> str:
-    parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [t.value for t in app.title]
+    parts = [as_shown(m.value) for m in app.markdown] + [as_shown(c.value) for c in app.caption]
+    parts += [t.value for t in app.title]
     parts += [as_shown(a.value) for a in (*app.error, *app.warning, *app.info, *app.success)]
     return "\n".join(parts)
 
