@@ -161,6 +161,7 @@ def class_colors(classes: list[str]) -> dict[str, str]:
     """A colour per class of the model (its `none` class is not drawn), stable in the card's order."""
     shown = [c for c in classes if c != "none"]
     return {c: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, c in enumerate(shown)}
+TIMELINE_WIDTH = 640
 MICRO_TIMELINE_POINTS = 1200  # longer clips are max-pooled to this many time steps, so the chart stays light
 
 
@@ -200,94 +201,65 @@ def micro_timeline_chart(
     probabilities = [f"p_{c}" for c in classes if c != "none" and f"p_{c}" in timeline.columns]
     table = _pooled_timeline(timeline, ["score", *probabilities, *regions])
     x = alt.X("time_s:Q", title="Time (s)", scale=alt.Scale(domain=[0, float(timeline["time_s"].max())]))
-    width = 640
     intervals = intervals.assign(
         interval=range(1, len(intervals) + 1), chosen=[i == chosen_interval for i in range(len(intervals))]
     )
-    shade = _micro_interval_shade(intervals)
-    marker = _micro_time_rule(chosen_time)
-    score = (
-        alt.Chart(table)
-        .mark_line(color="black", strokeWidth=1)
-        .encode(x=x, y=alt.Y("score:Q", title="Spotting score"))
-    )
+    shade, marker = _micro_interval_shade(intervals), _micro_time_rule(chosen_time)
+    panels = [_score_panel(table, x, intervals, shade, marker, threshold)]
+    if probabilities:
+        shaded = [shade] if len(intervals) else []
+        panels.append(_probability_panel(table, x, probabilities, class_colors(classes), shaded, marker))
+    if regions:
+        panels.append(_region_panel(table, x, regions, marker))
+    return alt.vconcat(*panels, title=title).resolve_scale(color="independent")
+
+
+def _score_panel(table, x, intervals: pd.DataFrame, shade, marker: list, threshold: float) -> alt.LayerChart:
+    score = alt.Chart(table).mark_line(color="black", strokeWidth=1).encode(x=x, y=alt.Y("score:Q", title="Spotting score"))
     rule = (
-        alt.Chart(pd.DataFrame({"threshold": [threshold]}))
-        .mark_rule(strokeDash=[4, 4], color="gray")
-        .encode(y="threshold:Q")
+        alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y="threshold:Q")
     )
     # Clickable layers under the line: one invisible full-height step per time step ("time"), and the
     # shaded intervals above them ("interval"), so a click inside an interval picks the interval.
     clickable = [_micro_time_steps(table, x)]
     if len(intervals):  # an empty table has no column types for Vega-Lite
-        pick = alt.selection_point(name="interval", fields=["interval"], on="click", clear=False)
-        clickable.append(shade.add_params(pick))
-    shaded = [shade] if len(intervals) else []
-    panels = [
-        alt.layer(*clickable, score, rule, *marker).properties(
-            width=width, height=150, title="Spotting score (noise units): click a time or an interval"
-        )
-    ]
-    if probabilities:
-        long = table.melt("time_s", probabilities, var_name="class", value_name="probability")
-        long["class"] = long["class"].str.removeprefix("p_")
-        colors = class_colors(classes)
-        lines = (
-            alt.Chart(long)
-            .mark_line(strokeWidth=1.2)
-            .encode(
-                x=x,
-                y=alt.Y("probability:Q", title="Probability", scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color(
-                    "class:N",
-                    title="Class",
-                    scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                ),
-                tooltip=[
-                    "class",
-                    alt.Tooltip("time_s:Q", format=".2f"),
-                    alt.Tooltip("probability:Q", format=".2f"),
-                ],
-            )
-        )
-        panels.append(
-            alt.layer(*shaded, lines, *marker)
-            .resolve_scale(color="independent")
-            .properties(width=width, height=120, title="Class probabilities (MicroLSTM)")
-        )
-    if regions:
-        long = table.melt("time_s", regions, var_name="region", value_name="activity")
-        long["region"] = long["region"].str.removeprefix("region_").str.replace("_", " ")
-        long["time_end"] = long["time_s"] + _micro_step(table)
-        heat = (
-            alt.Chart(long)
-            .mark_rect()
-            .encode(
-                x=x,
-                x2="time_end:Q",
-                y=alt.Y(
-                    "region:N",
-                    title="AU region",
-                    sort=[r.removeprefix("region_").replace("_", " ") for r in regions],
-                ),
-                color=alt.Color(
-                    "activity:Q",
-                    title="Activity",
-                    scale=alt.Scale(scheme="orangered", domain=[0, 10], clamp=True),
-                ),
-                tooltip=[
-                    "region",
-                    alt.Tooltip("time_s:Q", format=".2f"),
-                    alt.Tooltip("activity:Q", format=".1f"),
-                ],
-            )
-        )
-        panels.append(
-            alt.layer(heat, *marker).properties(
-                width=width, height=22 * len(regions), title="AU-region activity (noise units)"
-            )
-        )
-    return alt.vconcat(*panels, title=title).resolve_scale(color="independent")
+        clickable.append(shade.add_params(alt.selection_point(name="interval", fields=["interval"], on="click", clear=False)))
+    return alt.layer(*clickable, score, rule, *marker).properties(
+        width=TIMELINE_WIDTH, height=150, title="Spotting score (noise units): click a time or an interval"
+    )
+
+
+def _probability_panel(table, x, probabilities: list[str], colors: dict[str, str], shaded: list, marker: list):
+    long = table.melt("time_s", probabilities, var_name="class", value_name="probability")
+    long["class"] = long["class"].str.removeprefix("p_")
+    lines = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
+        x=x,
+        y=alt.Y("probability:Q", title="Probability", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("class:N", title="Class", scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        tooltip=["class", alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("probability:Q", format=".2f")],
+    )
+    return (
+        alt.layer(*shaded, lines, *marker)
+        .resolve_scale(color="independent")
+        .properties(width=TIMELINE_WIDTH, height=120, title="Class probabilities (MicroLSTM)")
+    )
+
+
+def _region_panel(table, x, regions: list[str], marker: list) -> alt.LayerChart:
+    names = [r.removeprefix("region_").replace("_", " ") for r in regions]
+    long = table.melt("time_s", regions, var_name="region", value_name="activity")
+    long["region"] = long["region"].str.removeprefix("region_").str.replace("_", " ")
+    long["time_end"] = long["time_s"] + _micro_step(table)
+    heat = alt.Chart(long).mark_rect().encode(
+        x=x,
+        x2="time_end:Q",
+        y=alt.Y("region:N", title="AU region", sort=names),
+        color=alt.Color("activity:Q", title="Activity", scale=alt.Scale(scheme="orangered", domain=[0, 10], clamp=True)),
+        tooltip=["region", alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("activity:Q", format=".1f")],
+    )
+    return alt.layer(heat, *marker).properties(
+        width=TIMELINE_WIDTH, height=22 * len(regions), title="AU-region activity (noise units)"
+    )
 
 
 def _micro_step(table: pd.DataFrame) -> float:

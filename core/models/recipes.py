@@ -158,7 +158,45 @@ def train_model(
     if len(classes) < 2:
         raise TrainingError(f"{root} holds faces of one class only ({classes[0]}); a classifier needs two or more.")
     y = _labels(samples, classes)
-    card = {
+    card = _card(name, architecture, classes, width, fmt, root, train_split, test_split, samples, init, config,
+                 command)  # fmt: skip
+    if cv:
+        card["cv"], calibration_logits = cross_validate(
+            architecture, crops, samples, classes, config, cv, width, init, progress, checkpoints, resume
+        )
+        calibration_y, calibration_split, held = y, f"the {cv} cross-validation folds, out of fold", None
+    else:
+        held = holdout_split(y, holdout, config.seed)
+        card["training"]["holdout"] = {"share": holdout, "n": int(held.sum()), "seed": config.seed}
+    model = _new_model(architecture, classes, width, init, config.seed)
+    done = cv / (cv + 1) if cv else 0.0
+    fit_rows = np.ones(len(y), bool) if held is None else ~held
+    val_crops, val_y = (crops[:0], y[:0]) if held is None else (crops[held], y[held])
+    result = fit(model, crops[fit_rows], y[fit_rows], val_crops, val_y, config,
+                 progress=lambda f, m: progress(done + f * (1 - done), f"final model, {m}"),
+                 checkpoint=_checkpoint(checkpoints, "final"), resume=resume)  # fmt: skip
+    model = _export(model)
+    if held is not None:
+        calibration_logits, calibration_y = predict_logits(model, val_crops), val_y
+        calibration_split = f"a held-out {holdout:.0%} of '{train_split or 'the training faces'}'"
+    temperature = fit_temperature(calibration_logits, calibration_y)
+    card["calibration"] = card_calibration(temperature, calibration_split)
+    card["training"].update(_timing(result, started))
+    card["history"] = result["history"]
+    if test_split:
+        card.update(_test_scores(model, fmt, root, test_split, au_labels, classes, temperature, calibration_split))
+    elif cv:
+        card["calibration"].update(calibration_report(calibration_logits, y, temperature, "cross-validation"))
+        card["notes"] = (
+            f"The score is the {cv}-fold subject-independent cross-validation (fixed epochs, no selection "
+            "on held-out folds); the shipped model is then trained on all faces. Its temperature was fitted "
+            "on the folds' out-of-fold logits, so the ECE after scaling is measured on the faces it was fitted on."
+        )
+    return save_model(model, card)
+
+
+def _card(name, architecture, classes, width, fmt, root, train_split, test_split, samples, init, config, command):
+    return {
         "name": name,
         "architecture": architecture,
         "arch_args": {"num_classes": len(classes), "width": width},
@@ -171,52 +209,33 @@ def train_model(
         "command": command,
         "hardware": hardware(pick_device()),
     }
-    if cv:
-        card["cv"], calibration_logits = cross_validate(
-            architecture, crops, samples, classes, config, cv, width, init, progress, checkpoints, resume
-        )
-        calibration_y, calibration_split = y, f"the {cv} cross-validation folds, out of fold"
-        fit_rows, held = np.ones(len(y), bool), None
-    else:
-        held = holdout_split(y, holdout, config.seed)
-        fit_rows = ~held
-        card["training"]["holdout"] = {"share": holdout, "n": int(held.sum()), "seed": config.seed}
-    model = _new_model(architecture, classes, width, init, config.seed)
-    done = cv / (cv + 1) if cv else 0.0
-    val_crops, val_y = (crops[held], y[held]) if held is not None else (crops[:0], y[:0])
-    result = fit(model, crops[fit_rows], y[fit_rows], val_crops, val_y, config,
-                 progress=lambda f, m: progress(done + f * (1 - done), f"final model, {m}"),
-                 checkpoint=_checkpoint(checkpoints, "final"), resume=resume)  # fmt: skip
-    model = _export(model)
-    if held is not None:
-        calibration_logits, calibration_y = predict_logits(model, val_crops), val_y
-        calibration_split = f"a held-out {holdout:.0%} of '{train_split or 'the training faces'}'"
-    temperature = fit_temperature(calibration_logits, calibration_y)
-    card["calibration"] = {"temperature": temperature, "fitted_on": calibration_split}
-    card["training"].update(
-        best_epoch=result["best_epoch"], device=result["device"], seconds=round(time.time() - started),
-        epoch_seconds=float(np.median([h["seconds"] for h in result["history"]])),
-        images_per_second=float(np.median([h["images_per_second"] for h in result["history"]])),
-    )
-    card["history"] = result["history"]
-    if test_split:
-        test_crops, test_samples = load_faces(fmt, root, test_split, au_labels)
-        kept = [i for i, s in enumerate(test_samples) if s.label in classes]
-        test_crops, test_y = test_crops[kept], _labels([test_samples[i] for i in kept], classes)
-        logits = predict_logits(model, test_crops)
-        card["metrics"] = {"split": test_split, **_scores(test_y, logits, predict_logits(model, test_crops, flip=True),
-                                                          classes, groups=unit_ids([test_samples[i] for i in kept]))}  # fmt: skip
-        card["calibration"].update(calibration_report(logits, test_y, temperature, test_split))
-        card["notes"] = (
-            f"'{test_split}' was scored once, after training: the best epoch was chosen on "
-            f"{calibration_split}, never on a test split. Headline numbers are one forward pass per face; "
-            "flip averaging (the face and its mirror image) is reported beside them."
-        )
-    elif cv:
-        card["calibration"].update(calibration_report(calibration_logits, y, temperature, "cross-validation"))
-        card["notes"] = (
-            f"The score is the {cv}-fold subject-independent cross-validation (fixed epochs, no selection "
-            "on held-out folds); the shipped model is then trained on all faces. Its temperature was fitted "
-            "on the folds' out-of-fold logits, so the ECE after scaling is measured on the faces it was fitted on."
-        )
-    return save_model(model, card)
+
+
+def _timing(result: dict, started: float) -> dict:
+    history = result["history"]
+    return {
+        "best_epoch": result["best_epoch"], "device": result["device"], "seconds": round(time.time() - started),
+        "epoch_seconds": float(np.median([h["seconds"] for h in history])),
+        "images_per_second": float(np.median([h["images_per_second"] for h in history])),
+    }  # fmt: skip
+
+
+def _test_scores(model, fmt, root, split, au_labels, classes, temperature: float, selected_on: str) -> dict:
+    """The test split scored once, after training: metrics (single pass and flip-averaged), calibration, notes."""
+    crops, samples = load_faces(fmt, root, split, au_labels)
+    kept = [i for i, s in enumerate(samples) if s.label in classes]
+    crops, y, units = crops[kept], _labels([samples[i] for i in kept], classes), unit_ids([samples[i] for i in kept])
+    logits = predict_logits(model, crops)
+    return {
+        "metrics": {"split": split, **_scores(y, logits, predict_logits(model, crops, flip=True), classes, groups=units)},
+        "calibration": {**card_calibration(temperature, selected_on), **calibration_report(logits, y, temperature, split)},
+        "notes": (
+            f"'{split}' was scored once, after training: the best epoch was chosen on {selected_on}, never on "
+            "a test split. Headline numbers are one forward pass per face; flip averaging (the face and its "
+            "mirror image) is reported beside them."
+        ),
+    }
+
+
+def card_calibration(temperature: float, fitted_on: str) -> dict:
+    return {"temperature": temperature, "fitted_on": fitted_on}
