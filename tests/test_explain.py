@@ -591,3 +591,22 @@ def test_integrated_gradients_are_complete(small_fan, baseline):
 def test_occlusion_window_options(small_fan):
     heat = OcclusionMap(small_fan, window=12, stride=6).attribute(faces(1)[0], target=2)
     assert heat.shape == (1, 1, 48, 48)
+
+
+def _shipped_cnns() -> list[str]:
+    from core.models.zoo import is_micro_card, read_manifest
+
+    return [name for name, card in read_manifest().items() if not is_micro_card(card)]
+
+
+@pytest.mark.parametrize("name", _shipped_cnns())
+def test_every_shipped_cnn_deconvolves_exactly(name):
+    """The shipped weights (batch norm folded) against the hand-written deconvnet, at every conv layer."""
+    from core.models import load_model
+    from core.models.inputs import to_tensor
+
+    model = load_model(name)
+    x = to_tensor(np.random.default_rng(3).integers(0, 256, (1, 48, 48), dtype=np.uint8))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "shipped folded"
+    for layer in conv_layers(model):
+        assert_same_projection(deconvolve(model, x, layer, 1), reference_deconv(model, x, layer, 1))
