@@ -25,7 +25,7 @@ from pathlib import Path
 
 from core.errors import InputError
 
-DEFAULT_MODEL = "fan2019-fer2013"
+DEFAULT_MODEL = "breuer2017-fer2013"  # the headline network; see weights/manifest.json
 DECONV_PNG_SCALE = 4  # the 48 px picture, enlarged with sharp pixels for slides
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # --crop, --annotated
 # Set before the native libraries load (each quiets only part of their noise; see _native_logs_silenced).

@@ -22,7 +22,7 @@ from core.store import ResultStore, home_dir
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
 SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "Webcam still"}
-DEFAULT_MODEL = "fan2019-fer2013"
+DEFAULT_MODEL = "breuer2017-fer2013"  # the headline network; see weights/manifest.json
 TRAIN_COMMAND = (
     "python -m core train --name fan2019-fer2013 --arch fan2019 --format fer2013 "
     "--root ../shared/data/fer2013 --train-split train --test-split test"

@@ -200,9 +200,9 @@ def test_uploads_get_one_clear_message_and_the_app_goes_on(page, server, case):
 
 def test_a_built_atlas_opens_from_its_url(page, server):
     # Building shows a progress bar; `settle` waits for the run that draws the result.
-    open_page(page, f"{server}/atlas?built=1&top=3&layer=features.conv2&channel=4", "atlas-built")
+    open_page(page, f"{server}/atlas?built=1&top=3&layer=features.conv2b&channel=4", "atlas-built")
     assert page.locator('[data-testid="stImage"]').count() >= 2, "the layer overview and the filter sheet"
-    assert "features.conv2" in page.url and "channel=4" in page.url
+    assert "features.conv2b" in page.url and "channel=4" in page.url
 
 
 def test_explore_shows_what_the_network_sees(page, server):
