@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.defaults import DEFAULT_MODEL
 from core.errors import InputError
 
-DEFAULT_MODEL = "breuer2017-fer2013"  # the headline network; see weights/manifest.json
 DECONV_PNG_SCALE = 4  # the 48 px picture, enlarged with sharp pixels for slides
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # --crop, --annotated
 # Set before the native libraries load (each quiets only part of their noise; see _native_logs_silenced).
@@ -481,17 +481,13 @@ def _au_table(args: argparse.Namespace) -> dict:
 
 
 def _spot(args: argparse.Namespace) -> dict:
-    from core.media import probe_video
     from core.micro.pipeline import spot_video
-    from core.micro.spotters import load_spotter
     from core.paths import atomic_path, write_atomically
     from core.progress import tqdm_progress
 
     suffix = args.out.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise InputError(f"--out must end in .json or .csv, not '{args.out.name}'.")
-    probe_video(args.video)  # bad input fails here, before the progress bar, so the error is one line
-    load_spotter(args.model)
     _writable(args.out, "--out")  # and an output that cannot be written, before the work
     with tqdm_progress("spotting") as progress:
         result = spot_video(args.video, args.model, progress)

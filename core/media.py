@@ -16,6 +16,7 @@ landscape frames plus "rotate 90") is applied here, whatever the OpenCV build's 
 
 import hashlib
 import io
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from core.errors import InputError, MediaError
+from core.paths import atomic_path
 from core.progress import Progress, no_progress
 
 MAX_IMAGE_BYTES = 60_000_000  # a 200-megapixel phone JPEG is 20 to 60 MB
@@ -537,8 +539,6 @@ def write_excerpt(path: str | Path, first_frame: int, last_frame: int, target: P
     """A WebM (VP8) of frames `first_frame` to `last_frame` (inclusive) of a clip, at its frame rate,
     streamed: a frame at a time. A range past the clip's end stops at its last frame; a range that
     starts past it, or that is empty or negative, is refused with an InputError."""
-    import itertools
-
     if first_frame < 0 or last_frame < first_frame:
         raise InputError(f"Frames {first_frame} to {last_frame} are not a range of a clip.")
     info = probe_video(path)
@@ -552,24 +552,17 @@ def write_excerpt(path: str | Path, first_frame: int, last_frame: int, target: P
 
 
 def write_webm(target: Path, info: VideoInfo, frames, progress: Progress = no_progress) -> None:
-    """Encode RGB frames (of `info`'s size and rate) as WebM (VP8), written beside the target under a
-    name of its own and renamed when complete: a crash or a second writer never leaves half a file."""
-    import uuid
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex[:8]}.partial.webm")
-    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), info.fps, (info.width, info.height))
-    if not writer.isOpened():
-        raise MediaError("OpenCV cannot write WebM video on this machine.")
-    try:
-        for index, frame in enumerate(frames):
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            if index % 30 == 0:
-                progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
-    except BaseException:
-        writer.release()
-        partial.unlink(missing_ok=True)
-        raise
-    writer.release()
-    partial.replace(target)
+    """Encode RGB frames (of `info`'s size and rate) as WebM (VP8), through `atomic_path`: a crash or a
+    second writer never leaves half a file."""
+    with atomic_path(target) as partial:
+        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), info.fps, (info.width, info.height))
+        if not writer.isOpened():
+            raise MediaError("OpenCV cannot write WebM video on this machine.")
+        try:
+            for index, frame in enumerate(frames):
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                if index % 30 == 0:
+                    progress(min(index / max(info.frame_count, 1), 0.99), f"encoding frame {index:,}")
+        finally:
+            writer.release()
     progress(1.0, "encoded")

@@ -45,7 +45,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     so a crash or a kill never leaves half a file under the real name (a rerun simply writes it again)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+    # A name of its own per writer (two sessions may write the same file), grouped with the file by its
+    # stem, so the clip cache prunes a leftover with its clip.
+    partial = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
     try:
         yield partial
         os.replace(partial, path)

@@ -16,14 +16,20 @@ def tqdm_progress(description: str) -> Iterator[Progress]:
     """A `progress` callback drawing a tqdm bar on stderr (for the CLI)."""
     from tqdm import tqdm
 
-    with tqdm(total=1000, desc=description, unit="‰", leave=True) as bar:
+    bars = []  # made at the first report: bad input refused before any work prints no bar, only its line
 
-        def report(fraction: float, message: str) -> None:
-            bar.n = round(min(max(fraction, 0.0), 1.0) * 1000)
-            bar.set_postfix_str(message, refresh=False)
-            bar.refresh()
+    def report(fraction: float, message: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=1000, desc=description, unit="‰", leave=True))
+        bars[0].n = round(min(max(fraction, 0.0), 1.0) * 1000)
+        bars[0].set_postfix_str(message, refresh=False)
+        bars[0].refresh()
 
+    try:
         yield report
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def sub_progress(progress: Progress, start: float, end: float) -> Progress:

@@ -12,6 +12,7 @@ import torch
 
 from core.datasets import Sample
 from core.datasets.registry import EMBEDDED, DatasetEntry, filter_samples, list_datasets
+from core.defaults import DEFAULT_MODEL
 from core.errors import InputError
 from core.faces import FaceAnalyzer
 from core.media import decode_image_info
@@ -22,7 +23,6 @@ from core.store import ResultStore, home_dir
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
 SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "Webcam still"}
-DEFAULT_MODEL = "breuer2017-fer2013"  # the headline network; see weights/manifest.json
 TRAIN_COMMAND = (
     "python -m core train --name fan2019-fer2013 --arch fan2019 --format fer2013 "
     "--root ../shared/data/fer2013 --train-split train --test-split test"

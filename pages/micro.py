@@ -101,12 +101,15 @@ def choose_clip() -> tuple[Path, str] | None:
     )
     if upload is None:
         return None
-    # Written once under its checksum: the video player, the crops and the annotated copy read it again.
-    data = upload.getvalue()
-    if len(data) > MAX_VIDEO_BYTES:
+    if upload.size > MAX_VIDEO_BYTES:
         show_error(InputError(f"The clip is larger than {MAX_VIDEO_BYTES // 1_000_000} MB."))
         return None
-    return clip_cache().store_upload(data, Path(upload.name).suffix), upload.name
+    # Written once under its checksum (the player, the crops and the annotated copy read it again), and
+    # once per upload: a rerun (every click on the timeline) neither hashes nor writes it again.
+    stored = st.session_state.setdefault("micro-uploads", {})
+    if upload.file_id not in stored or not stored[upload.file_id].is_file():
+        stored[upload.file_id] = clip_cache().store_upload(upload.getvalue(), Path(upload.name).suffix)
+    return stored[upload.file_id], upload.name
 
 
 def choose_model() -> str:
@@ -130,7 +133,7 @@ def run(path: Path, name: str, model: str):
     if key not in runs:
         with progress_bar("Reading the clip…") as progress:
             runs[key] = spot_video(path, model, progress, result_store(), face_analyzer(), display_name=name,
-                                   features=feature_cache())  # fmt: skip
+                                   features=feature_cache(), sha256=clip_cache().checksum(path))  # fmt: skip
     return runs[key]
 
 
@@ -376,10 +379,10 @@ def changed_maps_section(result: SpotResult, view: IntervalView) -> None:
         "deconvolution) at onset and at apex: the pattern the map responds to."
     )
     for column, entry in zip(st.columns(max(len(view.changed), 1)), view.changed, strict=False):
-        column.image(np.hstack([enlarge(entry.onset_projection, 3), enlarge(entry.apex_projection, 3)]), width="stretch")
+        column.image(np.hstack([entry.onset.picture(3), entry.apex.picture(3)]), width="stretch")
         column.caption(
-            f"Map {entry.channel}: {entry.onset_max:.2f} → {entry.apex_max:.2f} "
-            f"({entry.change:+.2f}); left onset, right apex."
+            f"Map {entry.map.channel}: {entry.map.onset_max:.2f} → {entry.map.apex_max:.2f} "
+            f"({entry.map.change:+.2f}); left onset, right apex."
         )
 
 

@@ -1,5 +1,6 @@
 """The Micro-expressions page's clip cache stays bounded, oldest clips first, and never loses what it must keep."""
 
+import hashlib
 import os
 import time
 
@@ -103,3 +104,16 @@ def test_an_upload_is_written_atomically_and_verified_before_reuse(tmp_path):
     assert ClipCache(tmp_path).store_upload(data, ".mp4").read_bytes() == data
     assert cache.excerpt_path(hashlib.sha256(data).hexdigest(), 3, 9).name.startswith(f"excerpt_{path.stem}_3_9")
     assert clip_key(cache.annotated_path(hashlib.sha256(data).hexdigest(), "m")) == path.stem
+
+
+def test_a_stored_upload_is_not_hashed_again_when_it_is_reused(tmp_path, monkeypatch):
+    from core.micro import cache as cache_module
+
+    hashed = []
+    monkeypatch.setattr(cache_module, "sha256_file", lambda path: hashed.append(path) or "x")
+    cache = cache_module.ClipCache(tmp_path)
+    data = os.urandom(10_000)
+    path = cache.store_upload(data, ".mp4")
+    assert cache.store_upload(data, ".mp4") == path and cache.store_upload(data, ".mp4") == path
+    assert cache.checksum(path) == hashlib.sha256(data).hexdigest()
+    assert hashed == [], "the digest of the bytes written is remembered, touches included"

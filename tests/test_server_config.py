@@ -1,14 +1,18 @@
 """The server's locked-down defaults: this machine only, no tracebacks for users, XSRF on."""
 
 import re
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: streamlit's own toml reader
+    import toml as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _config() -> dict:
-    return tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    return tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())  # both modules have loads()
 
 
 def test_the_server_listens_on_this_machine_only_by_default():

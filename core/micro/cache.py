@@ -16,14 +16,13 @@ perhaps in another session), and every file that is not a cached clip, such as t
 """
 
 import hashlib
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from core.media import sha256_file
+from core.paths import write_atomically
 
 MAX_CACHED_CLIPS = 8
 MAX_CACHE_BYTES = 2_000_000_000  # four clips at the upload limit
@@ -106,22 +105,22 @@ class ClipCache:
         through a temporary file and an atomic rename, so a crash never leaves a truncated clip."""
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.upload_path(sha256, suffix)
-        if path.is_file() and self._checksum(path) == sha256:
+        if path.is_file() and self.checksum(path) == sha256:
             path.touch()  # used again: the cache keeps the most recently used clips
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f"{path.stem}.", suffix=".partial",
-                                             delete=False) as partial:  # fmt: skip
-                partial.write(data)
-                partial.flush()
-                os.fsync(partial.fileno())
-            os.replace(partial.name, path)
+            write_atomically(path, data)
+        self._verified[self._stat_key(path)] = sha256  # known now: neither a reuse nor the pipeline hashes it again
         prune_clip_cache(self.folder, keep=[path])
         return path
 
-    def _checksum(self, path: Path) -> str:
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+    def checksum(self, path: Path) -> str:
+        """The file's sha256, computed once per version of the file (path, size, modification time)."""
+        key = self._stat_key(path)
         if key not in self._verified:
             self._verified[key] = sha256_file(path)
         return self._verified[key]
+
+    @staticmethod
+    def _stat_key(path: Path) -> tuple[str, int, int]:
+        stat = path.stat()
+        return str(path), stat.st_size, stat.st_mtime_ns

@@ -3,7 +3,7 @@ spots and recognises micro-expressions at once.
 
     model = load_model("micro-lstm-synthetic-casme2")
     probabilities = frame_probabilities(model, sequence_inputs(video, motion_signals(video)))
-    model_classes(model)  # ("none", "happiness", ...): column i of `probabilities` is class i
+    model.card["classes"]  # ("none", "happiness", ...): column i of `probabilities` is class i
 
 Input per frame (`sequence_inputs`, all in the clip's own noise units, so identity and
 lighting cancel out): the deviation of every pooled CNN feature map from its sliding
@@ -57,14 +57,6 @@ AMPLITUDE_BINS = ((1.0, 2.0), (2.0, 3.0), (3.0, 4.01))  # px, for the card's bre
 CLIP_VALUE = 20.0  # noise units beyond this carry no more information and only destabilise training
 INPUT_SCALE = 5.0
 LEARNING_RATE = 3e-3
-
-
-def model_classes(model: nn.Module) -> tuple[str, ...]:
-    """A loaded MicroLSTM's classes, from its card (class 0 is "none")."""
-    card = card_of(model)
-    if not card or "classes" not in card:
-        raise ValueError("This MicroLSTM has no model card with its classes; load it with load_model.")
-    return tuple(card["classes"])
 
 
 def event_label(event: dict, label_set: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
-from core.media import probe_video, sha256_file
+from core.media import VideoInfo, probe_video, sha256_file
 from core.micro.intervals import (
     FALL_FRACTION,
     MAX_DURATION_S,
@@ -29,7 +29,7 @@ from core.micro.intervals import (
     Interval,
 )
 from core.micro.signals import BASELINE_HALF_S, SMOOTH_S, MotionSignals, motion_signals
-from core.micro.spotters import load_spotter
+from core.micro.spotters import Spotter, load_spotter
 from core.micro.track import REGIONS, FaceVideo, extract_features
 from core.models.zoo import load_model, model_card
 from core.progress import Progress, no_progress, sub_progress
@@ -102,6 +102,7 @@ def spot_video(
     analyzer=None,
     display_name: str | None = None,
     features: "FeatureCache | None" = None,
+    sha256: str | None = None,
 ) -> SpotResult:
     """Spot and classify the brief expressions of a clip: the one call of the page and `spot` verb.
 
@@ -110,11 +111,12 @@ def spot_video(
     and the parameters, so a second call returns at once (`from_store`). `display_name` is the
     name the user knows the clip by (the page keeps uploads under their checksum): messages and
     the result use it. `features` keeps the last clips' features, so switching spotters on a clip
-    does not track it again (the page holds one; the CLI none).
+    does not track it again (the page holds one; the CLI none). `sha256`: the clip's checksum when
+    the caller knows it already (the page's upload cache), so the clip is hashed once.
     """
     path = Path(path)
     try:
-        result = _spot_video(path, model, progress, store or ResultStore(), analyzer, features)
+        result = _spot_video(path, model, progress, store or ResultStore(), analyzer, features, sha256)
     except InputError as error:
         if display_name is None:
             raise
@@ -123,12 +125,13 @@ def spot_video(
 
 
 def _spot_video(
-    path: Path, name: str | None, progress: Progress, store: ResultStore, analyzer, features: "FeatureCache | None"
+    path: Path, name: str | None, progress: Progress, store: ResultStore, analyzer, features: "FeatureCache | None",
+    sha256: str | None,
 ) -> SpotResult:
     info = probe_video(path)  # once: refuses a bad clip before anything is loaded
     spotter = load_spotter(name)
     cnn_card = model_card(spotter.feature_model)
-    sha = sha256_file(path)  # once: the store's key and the cache's
+    sha = sha256 or sha256_file(path)  # once: the store's key and the cache's
     key = spot_key(sha, spotter.name, spotter.checksum, cnn_card["sha256"])
     # One analysis of a clip at a time: a second session asking for the same run waits, then reads it.
     with features.running(key_hash(key)) if features else contextlib.nullcontext():
@@ -139,7 +142,10 @@ def _spot_video(
         return _analyse(path, info, sha, key, spotter, cnn_card, progress, store, analyzer, features)
 
 
-def _analyse(path, info, sha, key, spotter, cnn_card, progress, store, analyzer, features) -> SpotResult:
+def _analyse(
+    path: Path, info: VideoInfo, sha: str, key: dict, spotter: Spotter, cnn_card: dict, progress: Progress,
+    store: ResultStore, analyzer, features: "FeatureCache | None",
+) -> SpotResult:
     video = features.get(sha, cnn_card["sha256"]) if features else None
     if video is None:
         cnn = load_model(spotter.feature_model)

@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from core.explain.activations import maps_that_changed
-from core.explain.deconv import deconvolve_top_k
-from core.explain.figures import normalize_deconvolution
+from core.explain.activations import ChangedMap, maps_that_changed
+from core.explain.views import DeconvolutionView, deconvolution_view
 from core.micro.intervals import Interval
 from core.micro.pipeline import SpotResult
 from core.micro.track import crop_at
-from core.models.inputs import to_tensor
 
 DIFFERENCE_GAIN = 4  # apex minus onset, times this, around mid gray
 
@@ -28,15 +26,9 @@ DIFFERENCE_GAIN = 4  # apex minus onset, times this, around mid gray
 class ChangedMapView:
     """A feature map that changed from onset to apex, with what it responds to at each."""
 
-    channel: int
-    onset_max: float
-    apex_max: float
-    onset_projection: np.ndarray  # uint8 gray 48x48: its Zeiler & Fergus deconvolution at onset
-    apex_projection: np.ndarray  # and at apex
-
-    @property
-    def change(self) -> float:
-        return self.apex_max - self.onset_max
+    map: ChangedMap  # channel, its maximum at onset and at apex, the change
+    onset: DeconvolutionView  # its Zeiler & Fergus projection on the onset crop
+    apex: DeconvolutionView  # and on the apex crop
 
 
 @dataclass(frozen=True)
@@ -67,14 +59,7 @@ def interval_view(
         return IntervalView(interval, layer, onset, apex, None, [])
     difference = np.clip(128 + DIFFERENCE_GAIN * (apex.astype(np.int16) - onset.astype(np.int16)), 0, 255)
     changed = [
-        ChangedMapView(m.channel, m.onset_max, m.apex_max, _projection(model, onset, layer, m.channel),
-                       _projection(model, apex, layer, m.channel))  # fmt: skip
+        ChangedMapView(m, deconvolution_view(model, onset, layer, m.channel), deconvolution_view(model, apex, layer, m.channel))
         for m in maps_that_changed(model, onset, apex, layer, top)
     ]
     return IntervalView(interval, layer, onset, apex, difference.astype(np.uint8), changed)
-
-
-def _projection(model: nn.Module, crop: np.ndarray, layer: str, channel: int) -> np.ndarray:
-    device = next(model.parameters()).device
-    _, _, projection = deconvolve_top_k(model, to_tensor(crop[None]).to(device), layer, channel, 1)[0]
-    return normalize_deconvolution(projection)

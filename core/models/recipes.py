@@ -180,11 +180,18 @@ def train_model(
         calibration_logits, calibration_y = predict_logits(model, val_crops), val_y
         calibration_split = f"a held-out {holdout:.0%} of '{train_split or 'the training faces'}'"
     temperature = fit_temperature(calibration_logits, calibration_y)
-    card["calibration"] = card_calibration(temperature, calibration_split)
+    card["calibration"] = {"temperature": temperature, "fitted_on": calibration_split}
     card["training"].update(_timing(result, started))
     card["history"] = result["history"]
     if test_split:
-        card.update(_test_scores(model, fmt, root, test_split, au_labels, classes, temperature, calibration_split))
+        metrics, report = _test_scores(model, fmt, root, test_split, au_labels, classes, temperature)
+        card["metrics"] = metrics
+        card["calibration"].update(report)
+        card["notes"] = (
+            f"'{test_split}' was scored once, after training: the best epoch was chosen on {calibration_split}, "
+            "never on a test split. Headline numbers are one forward pass per face; flip averaging (the face "
+            "and its mirror image) is reported beside them."
+        )
     elif cv:
         card["calibration"].update(calibration_report(calibration_logits, y, temperature, "cross-validation"))
         card["notes"] = (
@@ -220,22 +227,11 @@ def _timing(result: dict, started: float) -> dict:
     }  # fmt: skip
 
 
-def _test_scores(model, fmt, root, split, au_labels, classes, temperature: float, selected_on: str) -> dict:
-    """The test split scored once, after training: metrics (single pass and flip-averaged), calibration, notes."""
+def _test_scores(model, fmt, root, split, au_labels, classes, temperature: float) -> tuple[dict, dict]:
+    """The test split scored once, after training: metrics (single pass and flip-averaged) and calibration."""
     crops, samples = load_faces(fmt, root, split, au_labels)
     kept = [i for i, s in enumerate(samples) if s.label in classes]
     crops, y, units = crops[kept], _labels([samples[i] for i in kept], classes), unit_ids([samples[i] for i in kept])
     logits = predict_logits(model, crops)
-    return {
-        "metrics": {"split": split, **_scores(y, logits, predict_logits(model, crops, flip=True), classes, groups=units)},
-        "calibration": {**card_calibration(temperature, selected_on), **calibration_report(logits, y, temperature, split)},
-        "notes": (
-            f"'{split}' was scored once, after training: the best epoch was chosen on {selected_on}, never on "
-            "a test split. Headline numbers are one forward pass per face; flip averaging (the face and its "
-            "mirror image) is reported beside them."
-        ),
-    }
-
-
-def card_calibration(temperature: float, fitted_on: str) -> dict:
-    return {"temperature": temperature, "fitted_on": fitted_on}
+    metrics = {"split": split, **_scores(y, logits, predict_logits(model, crops, flip=True), classes, groups=units)}
+    return metrics, calibration_report(logits, y, temperature, split)

@@ -25,6 +25,7 @@ from torch import nn
 from core.errors import InputError
 from core.models.inputs import to_tensor
 from core.models.lock import model_lock
+from core.paths import atomic_path
 from core.progress import Progress, no_progress
 
 
@@ -252,11 +253,9 @@ def fit(
 
 
 def _save_checkpoint(path: Path, content: dict) -> None:
-    """Through a temporary file and a rename, so a kill mid-write leaves the last epoch intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(content, partial)
-    os.replace(partial, path)
+    """Through `atomic_path`, so a kill mid-write leaves the last epoch intact."""
+    with atomic_path(path) as partial:
+        torch.save(content, partial)
 
 
 def subject_folds(subjects: list[str], k: int = 10, seed: int = 0) -> np.ndarray:
