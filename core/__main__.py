@@ -188,7 +188,8 @@ def _train(args: argparse.Namespace) -> dict:
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          optimizer=args.optimizer, balance=not args.no_balance,
-                         label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)  # fmt: skip
+                         label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
+                         random_erasing=args.random_erasing)  # fmt: skip
     command = "python -m core " + " ".join(sys.argv[1:])
     if args.arch == "micro_lstm":
         return _train_micro(args, command)
@@ -592,6 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=5e-4)
     train.add_argument("--label-smoothing", type=float, default=0.1)
     train.add_argument("--no-balance", action="store_true", help="no class weights in the loss")
+    train.add_argument("--random-erasing", type=float, default=0.0,
+                       help="share of training faces with one random rectangle blanked (0.5 for FER2013)")  # fmt: skip
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--checkpoint", type=Path,

@@ -181,6 +181,17 @@ def test_augmentation_keeps_shape_and_is_seeded():
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
 
 
+def test_random_erasing_blanks_one_rectangle_on_the_chosen_share():
+    x = torch.full((400, 1, 48, 48), 3.0)  # far from 0, so only erased pixels are at the mean grey
+    erased = augment(x, torch.Generator().manual_seed(0), erase=0.5)
+    share = (erased.abs() < 1e-6).flatten(1).float().mean(1)
+    hit = share > 0
+    assert 0.4 < hit.float().mean() < 0.6
+    assert share[hit].min() >= 1 / (48 * 48) and share[hit].max() < 0.3
+    kept = augment(x, torch.Generator().manual_seed(0))
+    assert not (kept.abs() < 1e-6).any()
+
+
 def test_device_can_be_forced(monkeypatch):
     monkeypatch.setenv("FER_DEVICE", "cpu")
     assert pick_device().type == "cpu"

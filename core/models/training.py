@@ -44,6 +44,7 @@ class TrainConfig:
     balance: bool = True  # weight the loss by 1/sqrt(class frequency)
     optimizer: str = "adamw"  # or "sgd": SGD with Nesterov momentum 0.9
     bf16: bool | None = None  # bf16 autocast on the CPU; None: where the CPU has native bf16
+    random_erasing: float = 0.0  # share of faces that get one rectangle blanked (Zhong et al. 2020)
 
 
 def cpu_has_bf16() -> bool:
@@ -73,8 +74,13 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random flips, small rotations (±10°), scale (±10%), shifts (±2 px) and lighting."""
+def augment(x: torch.Tensor, generator: torch.Generator, erase: float = 0.0) -> torch.Tensor:
+    """Random flips, small rotations (±10°), scale (±10%), shifts (±2 px) and lighting.
+
+    With `erase`, that share of the faces has one rectangle (2-25% of the face) set to the mean
+    grey: the network cannot lean on one region alone, the overfitting FER2013 shows after
+    about 40 epochs.
+    """
     n = x.shape[0]
 
     def uniform(*shape: int) -> torch.Tensor:
@@ -89,7 +95,22 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    return x * (1 + 0.2 * uniform(n)[:, None, None, None]) + 0.2 * uniform(n)[:, None, None, None]
+    x = x * (1 + 0.2 * uniform(n)[:, None, None, None]) + 0.2 * uniform(n)[:, None, None, None]
+    return _erase_rectangles(x, generator, erase) if erase > 0 else x
+
+
+def _erase_rectangles(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
+    n, _, h, w = x.shape
+    draw = torch.rand(n, 5, generator=generator).to(x.device)
+    area = (0.02 + 0.23 * draw[:, 0]) * h * w
+    aspect = torch.exp((draw[:, 1] * 2 - 1) * math.log(3.0))  # 1/3 to 3, even on a log scale
+    eh, ew = (area * aspect).sqrt().clamp(1, h), (area / aspect).sqrt().clamp(1, w)
+    top, left = draw[:, 2] * (h - eh), draw[:, 3] * (w - ew)
+    rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    inside_rows = (rows[None] >= top[:, None]) & (rows[None] < (top + eh)[:, None])
+    inside_cols = (cols[None] >= left[:, None]) & (cols[None] < (left + ew)[:, None])
+    mask = inside_rows[:, :, None] & inside_cols[:, None, :] & (draw[:, 4] < share)[:, None, None]
+    return x.masked_fill(mask[:, None], 0.0)  # 0 is the mean grey after normalisation
 
 
 @torch.no_grad()
@@ -207,7 +228,8 @@ def fit(
         total_loss, correct = 0.0, 0
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = augment(to_tensor(x_train[rows]).to(dev), generator).contiguous(memory_format=torch.channels_last)
+            x = augment(to_tensor(x_train[rows]).to(dev), generator, config.random_erasing)
+            x = x.contiguous(memory_format=torch.channels_last)
             y = y_train[rows].to(dev)
             with _autocast(dev, config):
                 logits = model(x)
