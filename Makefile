@@ -7,12 +7,12 @@ VENV ?= .venv
 ADDRESS ?= 127.0.0.1
 BIN = $(VENV)/bin
 
-.PHONY: run test lint format chromium
+.PHONY: run test lint format system-tools
 
 run: $(VENV)/installed-app
 	$(BIN)/streamlit run dashboard/app.py --server.address=$(ADDRESS)
 
-test: $(VENV)/installed-test chromium
+test: $(VENV)/installed-test system-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -rs
@@ -38,11 +38,16 @@ $(VENV)/installed-test: requirements.txt requirements-test.txt constraints.txt |
 	$(BIN)/pip install -r requirements-test.txt -c constraints.txt
 	touch $@ $(VENV)/installed-app
 
-# The end-to-end tests drive Debian's chromium; install it when we may (root with apt-get).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# The end-to-end tests drive Debian's chromium; the handout tests render PDFs with poppler-utils
+# (pdftoppm, pdftotext). Install what is missing when we may (root with apt-get).
+system-tools:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; \
-	  fi; }
+	    echo "not installed:$$missing; the tests that need them are skipped (sudo apt-get install$$missing)"; \
+	  fi; \
+	fi

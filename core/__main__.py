@@ -481,6 +481,37 @@ def _au_table(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def _findings_list(args: argparse.Namespace) -> dict:
+    from core.findings import FindingBoards
+    from core.store import ResultStore
+
+    boards = FindingBoards(ResultStore()).boards()
+    return {"boards": [{"name": b.name, "findings": b.n_findings} for b in boards]}
+
+
+def _findings_export(args: argparse.Namespace) -> dict:
+    from core.findings import FindingBoards, bundle_zip, deck_pptx, handout_pdf
+    from core.models.zoo import read_manifest
+    from core.paths import write_atomically
+    from core.store import ResultStore
+
+    wanted = {"--pptx": (args.pptx, deck_pptx), "--pdf": (args.pdf, handout_pdf), "--zip": (args.zip, bundle_zip)}
+    wanted = {option: pair for option, pair in wanted.items() if pair[0] is not None}
+    if not wanted:
+        raise InputError("Name at least one file to write: --pptx FILE, --pdf FILE or --zip FILE.")
+    for option, (path, _) in wanted.items():
+        _writable(path, option, (f".{option[2:]}",))
+    boards = FindingBoards(ResultStore())
+    board = boards.board_named(args.board)
+    findings, cards = boards.findings(board.id), read_manifest()
+    written = {}
+    for option, (path, make) in wanted.items():
+        with _writing(path, option):
+            write_atomically(path, make(board, findings, cards))
+        written[option[2:]] = str(path)
+    return {"board": board.name, "findings": len(findings), "written": written}
+
+
 def _spot(args: argparse.Namespace) -> dict:
     from core.micro.pipeline import spot_video
     from core.paths import atomic_path, write_atomically
@@ -659,7 +690,20 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--model", help="a MicroLSTM or training-free (default: the shipped MicroLSTM)")
     spot.add_argument("--out", type=Path, required=True, help=".json (fps, frames, intervals) or .csv")
     spot.set_defaults(run=_spot)
+    _add_findings_verbs(verbs)
     return parser
+
+
+def _add_findings_verbs(verbs) -> None:
+    findings = verbs.add_parser("findings", help="boards of pinned figures and tables: list them, export one")
+    actions = findings.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="the boards and how many findings each holds").set_defaults(run=_findings_list)
+    export = actions.add_parser("export", help="a board as a slide deck, a PDF handout and a zip bundle")
+    export.add_argument("board", help="the board's name, as the Findings page shows it")
+    export.add_argument("--pptx", type=Path, help="the slide deck to write (.pptx)")
+    export.add_argument("--pdf", type=Path, help="the handout to write (.pdf)")
+    export.add_argument("--zip", type=Path, help="the bundle to write (.zip): SVG, PNG, CSV, findings.json")
+    export.set_defaults(run=_findings_export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,13 +54,15 @@ class ResultStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else home_dir() / "results.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # A connection per operation: cheap, and safe across Streamlit's threads.
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation (cheap, and safe across Streamlit's threads), committed
+        when the block ends and rolled back when it raises. Other tables of the same file (the
+        findings boards) use it too."""
         db = sqlite3.connect(self.path, timeout=10)
         try:
             with db:
@@ -82,19 +84,19 @@ class ResultStore:
                 payload, encoding = json.dumps(value, default=str), "json"
             rows.append((kind, key_hash(key), json.dumps(key, sort_keys=True, default=str), payload, encoding,
                          time.time()))  # fmt: skip
-        with self._connect() as db:
+        with self.connect() as db:
             db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def get_results(self, parts: list[tuple[str, dict[str, Any]]]) -> list[Any] | None:
         """The parts of one result, read together, or None when any part is missing (a partial result
         left by an older version or a crash is treated as absent)."""
-        with self._connect() as db:
+        with self.connect() as db:
             values = [self._read(db, kind, key) for kind, key in parts]
         return None if any(v is None for v in values) else values
 
     def get_result(self, kind: str, key: dict[str, Any]) -> Any | None:
         """The stored result for this kind and key, or None."""
-        with self._connect() as db:
+        with self.connect() as db:
             return self._read(db, kind, key)
 
     @staticmethod
@@ -109,7 +111,7 @@ class ResultStore:
 
     def list_results(self, kind: str) -> list[dict[str, Any]]:
         """The keys (with their creation time) of every stored result of a kind, newest first."""
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute(
                 "SELECT key_json, created FROM results WHERE kind = ? ORDER BY created DESC", (kind,)
             ).fetchall()
@@ -117,13 +119,13 @@ class ResultStore:
 
     def save_state(self, name: str, value: Any) -> None:
         """Save something a user chose (settings, configured datasets) under a name."""
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO user_state VALUES (?, ?, ?)", (name, json.dumps(value), time.time())
             )
 
     def load_state(self, name: str, default: Any = None) -> Any:
         """What was saved under a name, or `default`."""
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT value_json FROM user_state WHERE name = ?", (name,)).fetchone()
         return default if row is None else json.loads(row[0])

@@ -20,6 +20,7 @@ from core.models.training import pick_device
 from core.models.zoo import ModelError, is_micro_card, load_model, read_manifest, weights_dir
 from core.progress import Progress
 from core.store import ResultStore, home_dir
+from dashboard.provenance import note_dataset, note_model
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"]
 SOURCES = {"sample": "Dataset sample", "upload": "Upload a photo", "webcam": "Webcam still"}
@@ -125,10 +126,12 @@ def pick_dataset(key: str = "dataset") -> tuple[DatasetEntry, list[Sample]] | No
     st.query_params["dataset"] = name
     entry = entries[names.index(name)]
     try:
-        return entry, dataset_samples(entry)
+        samples = dataset_samples(entry)
     except InputError as error:
         show_error(error)
         return None
+    note_dataset(entry.name, samples)
+    return entry, samples
 
 
 @dataclass
@@ -226,6 +229,7 @@ def pick_model(key: str = "model", include_micro: bool = False) -> tuple[str, to
         return None
     name = st.selectbox("Model", names, index=query_choice("model", names, DEFAULT_MODEL), key=key)
     st.query_params["model"] = name
+    note_model(name, cards[name].get("sha256", ""))
     try:
         return name, cached_model(name, str(weights_dir()), cards[name].get("sha256", ""))
     except ModelError as error:

@@ -13,6 +13,7 @@ from core.models.layers import layer_labels
 from core.models.zoo import cache_id
 from dashboard.charts import au_heatmap_chart, au_ranking_chart
 from dashboard.export import download_chart, download_image, download_table
+from dashboard.provenance import note_dataset
 from dashboard.widgets import (
     pick_dataset,
     pick_layer,
@@ -254,6 +255,8 @@ try:
     st.caption(
         f"Table of {model_name}, {METHODS[method]}: {SOURCES[table.source].format(dataset=entry.name)}."
     )
+    if table.source == "committed":  # pinned figures trace to the data the table was computed on
+        note_dataset("CK+48 (the committed table)", fingerprint=table.meta.get("data_fingerprint"))
     counts_section(table)
     frame = table_frame(table, f"{model_id}:{method}:{table.source}:{table.meta.get('data_fingerprint')}")
     st.caption(f"The whole table: {len(frame):,} rows, one per feature map and AU, every layer (CSV).")

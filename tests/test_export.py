@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dashboard.export import chart_png, chart_svg, image_png, image_svg, table_csv
+from dashboard.export import chart_png, chart_print_png, chart_svg, image_png, image_svg, table_csv
 
 
 def test_image_png_round_trips_pixels():
@@ -26,6 +26,24 @@ def test_chart_exports_render_offline():
     assert png.startswith(b"\x89PNG")
     assert Image.open(io.BytesIO(png)).size[0] > 50
     assert ET.fromstring(chart_svg(chart)).tag.endswith("svg")
+
+
+def test_a_chart_of_more_than_5000_rows_exports_too():
+    # An AU heatmap of 384 maps x 29 AUs: Altair's row limit would break its download and its pin.
+    rows = pd.DataFrame({"map": np.repeat(np.arange(384), 29), "au": np.tile(np.arange(29), 384), "v": 0.5})
+    chart = alt.Chart(rows).mark_rect().encode(x="au:O", y="map:O", color="v:Q")
+    assert ET.fromstring(chart_svg(chart)).tag.endswith("svg")
+    assert chart_png(chart, scale=1).startswith(b"\x89PNG")
+
+
+def test_a_pinned_chart_is_rendered_for_a_slide_at_300_dpi():
+    chart = alt.Chart(pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})).mark_bar().encode(x="a", y="b")
+    chart = chart.properties(width=500, height=250)
+    svg = chart_svg(chart)
+    width, height = Image.open(io.BytesIO(chart_print_png(chart, svg))).size
+    drawn = float(ET.fromstring(svg).get("width"))
+    assert width >= 6 * drawn  # 5.5 in of slide height at 300 dpi for a chart drawn ~300 px tall
+    assert height <= 5.5 * 300 * 1.5
 
 
 def test_table_csv():

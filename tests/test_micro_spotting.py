@@ -213,7 +213,7 @@ def test_a_stored_result_without_its_face_track_is_computed_again(tmp_path, caps
     assert main(["spot", str(clip), "--model", TRAINING_FREE, "--out", str(tmp_path / "a.json")]) == 0
     capsys.readouterr()
     store = ResultStore()
-    with store._connect() as db:
+    with store.connect() as db:
         assert db.execute("DELETE FROM results WHERE kind = 'spot-track'").rowcount == 1
     assert main(["spot", str(clip), "--model", TRAINING_FREE, "--out", str(tmp_path / "b.json")]) == 0
     assert not json.loads(capsys.readouterr().out)["from_store"], "the partial result was not reused"
