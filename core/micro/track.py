@@ -14,7 +14,9 @@ The pipeline, one frame at a time (frames are never kept):
 4. The eye centres, which fix the alignment, are smoothed over time with a one-euro filter
    (Casiez et al. 2012): head jitter is removed without lagging behind real head motion.
    The landmarks themselves are not smoothed: their motion is the signal.
-5. `core.faces.align_face` makes the 48x48 gray crop; the CNN sees crops in batches.
+5. `core.faces.align_face` makes the 48x48 gray crop; the CNN sees crops in batches, in a
+   thread of its own, so the network works on one batch while the mesh tracks the next
+   frames (torch and MediaPipe both release the GIL while they compute).
 
 What is kept per frame (about 2 KB): the mean and the maximum of every post-ReLU feature
 map (the maximum is what the deconvolution projects), the first ReLU layer's maps pooled
@@ -22,8 +24,10 @@ over each AU region of the canonical face (`core.au.regions`), the landmarks of 
 regions in crop pixels, the smoothed eye centres and the face box.
 """
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,24 +257,15 @@ class _FeatureBatcher:
             raise InputError(f"{type(model).__name__} has no ReLU feature maps to read video features from.")
         masks = au_regions.canonical_region_masks(INPUT_SIZE)
         self._masks = {region: masks[region] for region in REGIONS}
-        self._pending: list[np.ndarray] = []
         device = next(model.parameters()).device
         shapes = activations(model, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE, device=device), self.layers)
         self.layout = [(name, shapes[name].shape[1]) for name in self.layers]  # (layer, maps)
 
-    def add(self, crop: np.ndarray) -> None:
-        self._pending.append(crop)
-
-    def ready(self) -> bool:
-        return len(self._pending) >= BATCH_SIZE
-
     @torch.no_grad()
-    def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        if not self._pending:
-            return None
+    def features(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled means, maxima and first-layer region pools of a batch of uint8 crops."""
         device = next(self.model.parameters()).device
-        x = to_tensor(np.stack(self._pending)).to(device)
-        self._pending = []
+        x = to_tensor(crops).to(device)
         maps = activations(self.model, x, self.layers)
         pooled = torch.cat([maps[name].mean((2, 3)) for name in self.layers], 1)
         maxima = torch.cat([maps[name].amax((2, 3)) for name in self.layers], 1)
@@ -286,6 +281,54 @@ class _FeatureBatcher:
             self._masks[region].astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA
         )
         return torch.from_numpy(mask / max(mask.sum(), 1e-6))
+
+
+class _FeatureWorker:
+    """Batches of crops go to the CNN in one worker thread while the caller tracks on; each
+    batch's features are written into the table's rows when done. At most two batches are in
+    flight, so memory stays flat; the table grows only after the batches in flight are written."""
+
+    def __init__(self, batcher: _FeatureBatcher, table: "_Table") -> None:
+        self.batcher, self.table = batcher, table
+        self._crops: list[np.ndarray] = []
+        self._rows: list[int] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cnn-features")
+        self._in_flight: list[Future] = []
+
+    def add(self, index: int, crop: np.ndarray) -> None:
+        self._crops.append(crop)
+        self._rows.append(index)
+        if len(self._crops) >= BATCH_SIZE:
+            self._submit()
+
+    def ensure(self, index: int) -> None:
+        if index >= self.table.capacity:
+            self.wait()  # a worker must not write into arrays being replaced
+        self.table.ensure(index)
+
+    def wait(self) -> None:
+        """Send what is pending and wait until every batch is written (errors are raised here)."""
+        self._submit()
+        while self._in_flight:
+            self._in_flight.pop(0).result()
+
+    def close(self) -> None:
+        for future in self._in_flight:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+    def _submit(self) -> None:
+        if not self._crops:
+            return
+        crops, rows = np.stack(self._crops), np.array(self._rows)
+        self._crops, self._rows = [], []
+        self._in_flight.append(self._pool.submit(self._write, crops, rows))
+        while len(self._in_flight) > 2:
+            self._in_flight.pop(0).result()
+
+    def _write(self, crops: np.ndarray, rows: np.ndarray) -> None:
+        for name, values in zip(("pooled", "maxima", "regions"), self.batcher.features(crops), strict=True):
+            self.table.arrays[name][rows] = values
 
 
 def extract_features(
@@ -379,12 +422,12 @@ def features_from_frames(
         "maxima": ((width,), np.float16, 0.0), "regions": ((len(REGIONS), batcher.layout[0][1]), np.float16, 0.0),
     })  # fmt: skip
     eye_filter = OneEuroFilter(info.fps)
-    crop_rows: list[int] = []  # frame indices waiting in the batcher
+    worker = _FeatureWorker(batcher, table)
     n_frames, n_found = 0, 0
-    with FaceTracker(info.fps, analyzer) as tracker:
+    with FaceTracker(info.fps, analyzer) as tracker, contextlib.closing(worker):
         for index, frame in frames:
             n_frames = index + 1
-            table.ensure(index)
+            worker.ensure(index)
             points = tracker.update(frame)
             if points is None:
                 eye_filter.reset()  # after a gap the face may be elsewhere: start afresh
@@ -395,15 +438,12 @@ def features_from_frames(
                 rows = table.arrays
                 rows["found"][index], rows["eyes"][index], rows["landmarks"][index] = True, eyes, kept
                 rows["boxes"][index] = (*low, *(high - low))
-                batcher.add(crop)
-                crop_rows.append(index)
-            if batcher.ready():
-                _collect(table, batcher, crop_rows)
+                worker.add(index, crop)
             if index % 30 == 0:
                 progress(
                     min(index / max(info.frame_count, 1), 0.99), f"frame {index:,} of {info.frame_count:,}"
                 )
-        _collect(table, batcher, crop_rows)
+        worker.wait()
         other_faces = tracker.other_faces
     label = Path(name).name
     if n_frames == 0:
@@ -436,16 +476,6 @@ def eyes_face(eyes: np.ndarray) -> Face:
     keypoints = np.zeros((6, 2), np.float32)
     keypoints[:2] = eyes
     return Face(box=(0.0, 0.0, 1.0, 1.0), score=1.0, keypoints=keypoints)
-
-
-def _collect(table: _Table, batcher: _FeatureBatcher, crop_rows: list[int]) -> None:
-    out = batcher.flush()
-    if out is None:
-        return
-    rows = np.array(crop_rows)
-    for name, values in zip(("pooled", "maxima", "regions"), out, strict=True):
-        table.arrays[name][rows] = values
-    crop_rows.clear()
 
 
 # ---- the crops of a run ----------------------------------------------------------------
