@@ -512,7 +512,20 @@ def _findings_export(args: argparse.Namespace) -> dict:
     return {"board": board.name, "findings": len(findings), "written": written}
 
 
+def _import_quietly(name: str) -> None:
+    """Import a module ahead of its use; a failure is left for the real import to report."""
+    import importlib
+
+    with contextlib.suppress(Exception):
+        importlib.import_module(name)
+
+
 def _spot(args: argparse.Namespace) -> dict:
+    import threading
+
+    # MediaPipe's import (a second) and torch's under the pipeline's run side by side: much of
+    # both is loading native libraries, which holds no lock. The tracker's own import waits for it.
+    threading.Thread(target=_import_quietly, args=("mediapipe",), daemon=True).start()
     from core.micro.pipeline import spot_video
     from core.paths import atomic_path, write_atomically
     from core.progress import tqdm_progress
