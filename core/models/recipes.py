@@ -211,7 +211,8 @@ def _card(name, architecture, classes, width, fmt, root, train_split, test_split
         "classes": classes,
         "training": {
             "format": fmt, "root": str(root), "train_split": train_split, "test_split": test_split,
-            "n_train": len(samples), "fingerprint": fingerprint(samples), "init": init, "config": asdict(config),
+            "n_train": len(samples), "fingerprint": fingerprint(samples), "init": init,
+            "init_sha256": model_card(init)["sha256"] if init else None, "config": asdict(config),
         },  # fmt: skip
         "command": command,
         "hardware": hardware(pick_device()),
