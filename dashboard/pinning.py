@@ -24,7 +24,10 @@ def finding_boards() -> FindingBoards:
 
 
 def current_board_name() -> str:
-    return st.session_state.get(BOARD_STATE) or result_store().load_state(BOARD_STATE, DEFAULT_BOARD)
+    """The board new pins go to: this session's choice, else the last one saved (read once)."""
+    if not st.session_state.get(BOARD_STATE):
+        st.session_state[BOARD_STATE] = result_store().load_state(BOARD_STATE, DEFAULT_BOARD)
+    return st.session_state[BOARD_STATE]
 
 
 def choose_board(name: str) -> None:
