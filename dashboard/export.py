@@ -69,32 +69,33 @@ def table_csv(table: pd.DataFrame) -> bytes:
     return table.to_csv(index=False).encode()
 
 
-def _file_stem(name: str) -> str:
+def file_stem(name: str) -> str:
+    """A name made safe for a downloaded file."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
 
 
 def download_image(image: np.ndarray, name: str, key: str) -> None:
     """PNG and SVG buttons for an image, and its Pin button."""
-    stem = _file_stem(name)
+    stem = file_stem(name)
     left, middle, right = st.columns(3)
-    _button(left, "PNG", lambda: image_png(image), f"{stem}.png", "image/png", f"{key}-png")
-    _button(middle, "SVG", lambda: image_svg(image), f"{stem}.svg", "image/svg+xml", f"{key}-svg")
+    download_button(left, "PNG", lambda: image_png(image), f"{stem}.png", "image/png", f"{key}-png")
+    download_button(middle, "SVG", lambda: image_svg(image), f"{stem}.svg", "image/svg+xml", f"{key}-svg")
     pin_button(right, "figure", name, key, lambda: (image_png(image), image_svg(image)))
 
 
 def download_chart(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     """PNG and SVG buttons for an Altair chart (rendered offline by vl-convert), and its Pin button."""
-    stem = _file_stem(name)
+    stem = file_stem(name)
     left, middle, right = st.columns(3)
-    _button(left, "PNG", lambda: chart_png(chart), f"{stem}.png", "image/png", f"{key}-png")
-    _button(middle, "SVG", lambda: chart_svg(chart), f"{stem}.svg", "image/svg+xml", f"{key}-svg")
+    download_button(left, "PNG", lambda: chart_png(chart), f"{stem}.png", "image/png", f"{key}-png")
+    download_button(middle, "SVG", lambda: chart_svg(chart), f"{stem}.svg", "image/svg+xml", f"{key}-svg")
     pin_button(right, "figure", name, key, lambda: _chart_figure(chart))
 
 
 def download_table(table: pd.DataFrame, name: str, key: str) -> None:
     """A CSV button for a table, and its Pin button."""
     left, right = st.columns(2)
-    _button(left, "CSV", lambda: table_csv(table), f"{_file_stem(name)}.csv", "text/csv", f"{key}-csv")
+    download_button(left, "CSV", lambda: table_csv(table), f"{file_stem(name)}.csv", "text/csv", f"{key}-csv")
     pin_button(right, "table", name, key, lambda: (table_csv(table),))
 
 
@@ -103,7 +104,8 @@ def _chart_figure(chart: alt.TopLevelMixin) -> tuple[bytes, str]:
     return chart_print_png(chart, svg), svg
 
 
-def _button(where, label: str, make, file_name: str, mime: str, key: str) -> None:
+def download_button(where, label: str, make, file_name: str, mime: str, key: str) -> None:
+    """A download button whose file `make()` builds only when clicked."""
     # The file is made only when the button is clicked, and the click does not rerun the page.
     where.download_button(
         f":material/download: {label}", make, file_name, mime, key=key, on_click="ignore", width="stretch"

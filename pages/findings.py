@@ -9,6 +9,7 @@ from core.errors import InputError
 from core.findings import Board, Finding, bundle_zip, deck_pptx, handout_pdf, model_status, provenance_line
 from core.models.zoo import read_manifest
 from dashboard import pinning
+from dashboard.export import download_button, file_stem
 from dashboard.pinning import DEFAULT_BOARD, current_board_name, finding_boards
 from dashboard.widgets import count, plain, show_error
 
@@ -90,17 +91,14 @@ def board_picker() -> Board:
 
 
 def exports(board: Board, findings: list[Finding], cards: dict) -> None:
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in board.name).strip("_") or "findings"
-    columns = st.columns(3)
-    for column, (label, make, suffix, mime) in zip(columns, (
+    formats = (
         ("Slide deck (.pptx)", deck_pptx, "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
         ("Handout (.pdf)", handout_pdf, "pdf", "application/pdf"),
         ("Figure bundle (.zip)", bundle_zip, "zip", "application/zip"),
-    ), strict=True):  # fmt: skip
-        column.download_button(
-            f":material/download: {label}", lambda make=make: make(board, findings, cards), f"{stem}.{suffix}",
-            mime, key=f"export-{suffix}", on_click="ignore", width="stretch",
-        )  # fmt: skip
+    )  # fmt: skip
+    for column, (label, make, suffix, mime) in zip(st.columns(3), formats, strict=True):
+        download_button(column, label, lambda make=make: make(board, findings, cards),
+                        f"{file_stem(board.name)}.{suffix}", mime, f"export-{suffix}")  # fmt: skip
 
 
 def finding_card(finding: Finding, last: int, cards: dict) -> None:

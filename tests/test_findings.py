@@ -244,3 +244,9 @@ def test_a_long_board_has_contents_over_two_pages_with_the_right_page_numbers(bo
     assert len([p for p in pages if p.strip()]) == 2 + 40
     last_entry = [line for line in pages[1].splitlines() if "40. Figure 39" in line][0]
     assert last_entry.split()[-1] == "42" and "40. Figure 39" in pages[41]
+
+
+def test_a_board_name_is_tidied_once_and_found_again(boards):
+    first = boards.board_or_create("  Lab   meeting ")
+    again = boards.board_or_create("Lab meeting")
+    assert first.id == again.id and first.name == "Lab meeting" and len(boards.boards()) == 1

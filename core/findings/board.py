@@ -145,10 +145,14 @@ class FindingBoards:
         return [Board(*row) for row in rows]
 
     def board(self, board_id: int) -> Board:
-        for board in self.boards():
-            if board.id == board_id:
-                return board
-        raise InputError("That board was deleted (perhaps in another window).")
+        with self.store.connect() as db:
+            row = db.execute(
+                "SELECT b.id, b.name, b.created, COUNT(f.id) FROM boards b "
+                "LEFT JOIN findings f ON f.board_id = b.id WHERE b.id = ? GROUP BY b.id", (board_id,)
+            ).fetchone()
+        if row is None:
+            raise InputError("That board was deleted (perhaps in another window).")
+        return Board(*row)
 
     def board_named(self, name: str) -> Board:
         boards = self.boards()
@@ -169,9 +173,10 @@ class FindingBoards:
 
     def board_or_create(self, name: str) -> Board:
         """The board of that name, made when there is none (two windows making it at once get one)."""
+        name = _checked_name(name)
         with self.store.connect() as db:
-            db.execute("INSERT OR IGNORE INTO boards (name, created) VALUES (?, ?)", (_checked_name(name), time.time()))
-        return self.board_named(name.strip())
+            db.execute("INSERT OR IGNORE INTO boards (name, created) VALUES (?, ?)", (name, time.time()))
+        return self.board_named(name)
 
     def rename(self, board_id: int, name: str) -> Board:
         name = _checked_name(name)

@@ -28,7 +28,6 @@ import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty, Full, Queue
@@ -349,7 +348,7 @@ def extract_features(
         return features_from_frames(frames, info, model, progress, analyzer, name=str(path))
 
 
-@contextmanager
+@contextlib.contextmanager
 def prefetched(items: Iterator, depth: int = PREFETCH) -> Iterator[Iterator]:
     """`items` produced ahead in a thread, at most `depth` waiting: frames decode while the mesh runs.
 
