@@ -46,12 +46,13 @@ def _annotate(
     if index < len(track["found"]) and track["found"][index]:
         x, y, w, h = (float(v) for v in track["boxes"][index])
         cv2.rectangle(canvas, (round(x), round(y)), (round(x + w), round(y + h)), color, thick, cv2.LINE_AA)
-        back = cv2.invertAffineTransform(
-            align_face(frame, eyes_face(track["eyes"][index]), INPUT_SIZE).matrix
-        )
-        points = track["landmarks"][index].astype(np.float32) @ back[:, :2].T + back[:, 2]
-        for px, py in np.round(points).astype(int):
-            cv2.circle(canvas, (int(px), int(py)), max(1, thick), (0, 230, 255), -1, cv2.LINE_AA)
+        if "landmarks" in track:  # a stored run whose landmark file was cleaned away has none
+            back = cv2.invertAffineTransform(
+                align_face(frame, eyes_face(track["eyes"][index]), INPUT_SIZE).matrix
+            )
+            points = track["landmarks"][index].astype(np.float32) @ back[:, :2].T + back[:, 2]
+            for px, py in np.round(points).astype(int):
+                cv2.circle(canvas, (int(px), int(py)), max(1, thick), (0, 230, 255), -1, cv2.LINE_AA)
         if interval:
             text = f"{interval.kind} {interval.label} {interval.score:.2f}"
             cv2.putText(canvas, text, (round(x), max(12, round(y) - 6)), cv2.FONT_HERSHEY_SIMPLEX,

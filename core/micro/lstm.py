@@ -38,9 +38,10 @@ from torch import nn
 
 from core.errors import InputError
 from core.labels.micro import CASME2_CLASSES, MEGC_CLASSES, casme2_class_from_aus
+from core.micro.columns import FrameColumns
 from core.micro.intervals import MAX_DURATION_S, MIN_DURATION_S, Interval, intervals_from_signals
 from core.micro.metrics import SpottingMatch, evaluate_loso, match_intervals, recognition_scores
-from core.micro.signals import MotionSignals, motion_signals, smooth
+from core.micro.signals import ColumnSpreads, MotionSignals, chunks, motion_signals, noise_windows, smooth
 from core.micro.track import REGIONS, FaceVideo, features_from_frames
 from core.models.architectures import MicroLSTM
 from core.models.zoo import card_of
@@ -68,22 +69,44 @@ def event_label(event: dict, label_set: str) -> str:
     raise ValueError(f"Unknown label set {label_set!r}; use one of {', '.join(LABEL_SETS)}.")
 
 
-def sequence_inputs(video: FaceVideo, signals: MotionSignals) -> np.ndarray:
-    """The LSTM's per-frame input (N, D) float32: CNN feature deviation, region displacement, activity."""
-    found = video.found
-    displacement = signals.displacement.reshape(len(found), -1)
-    spread = 1.4826 * np.median(np.abs(displacement[found]), axis=0) if found.any() else np.ones(1)
-    displacement = displacement / np.maximum(spread, 1e-3)
-    parts = [signals.feature_deviation, displacement, signals.regions.T, signals.face[:, None]]
-    # Filled part by part in each part's own dtype: concatenating first would copy the whole clip
-    # as float64. The values are the same (float64 then float32 rounding of a float32 quotient is exact).
-    x = np.empty((len(found), sum(part.shape[1] for part in parts)), np.float32)
-    at = 0
-    for part in parts:
-        x[:, at : at + part.shape[1]] = np.clip(part, -CLIP_VALUE, CLIP_VALUE) / INPUT_SCALE
-        at += part.shape[1]
-    x[~found] = 0.0
-    return x
+class SequenceInputs:
+    """The LSTM's per-frame inputs (N, D) float32: CNN feature deviation, region displacement and
+    activity. Made a window of frames at a time from the signals on disk (`inputs[a:b]`), so an hour's
+    inputs are never in memory at once; `inputs[:]` gives them all."""
+
+    def __init__(self, video: FaceVideo, signals: MotionSignals) -> None:
+        self.found, self.signals = video.found, signals
+        columns = signals.columns
+        self._displacement = ColumnSpreads(
+            noise_windows(video.found, video.fps), lambda a, b: columns.read("displacement", a, b).reshape(b - a, -1),
+            floor=1e-3,
+        )  # fmt: skip
+        self.shape = (len(video.found), columns.shape("feature_deviation")[0] + 3 * len(REGIONS) + 1)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, frames: slice) -> np.ndarray:
+        start, stop, _ = frames.indices(len(self))
+        signals = self.signals
+        displacement = signals.columns.read("displacement", start, stop).reshape(stop - start, -1)
+        parts = [
+            signals.columns.read("feature_deviation", start, stop), displacement / self._displacement.divisor(start, stop),
+            signals.regions[:, start:stop].T, signals.face[start:stop, None],
+        ]  # fmt: skip
+        # Filled part by part in each part's own dtype: concatenating first would make a float64 copy.
+        x = np.empty((stop - start, self.shape[1]), np.float32)
+        at = 0
+        for part in parts:
+            x[:, at : at + part.shape[1]] = np.clip(part, -CLIP_VALUE, CLIP_VALUE) / INPUT_SCALE
+            at += part.shape[1]
+        x[~self.found[start:stop]] = 0.0
+        return x
+
+
+def sequence_inputs(video: FaceVideo, signals: MotionSignals) -> SequenceInputs:
+    """The LSTM's per-frame input (N, D) float32, read a window of frames at a time."""
+    return SequenceInputs(video, signals)
 
 
 def input_size(video_maps: int) -> int:
@@ -91,14 +114,25 @@ def input_size(video_maps: int) -> int:
 
 
 @torch.no_grad()
-def frame_probabilities(model: nn.Module, inputs: np.ndarray) -> np.ndarray:
-    """Per-frame class probabilities (N, classes), forward and reversed passes averaged."""
+def frame_probabilities(model: nn.Module, inputs: "np.ndarray | SequenceInputs") -> np.ndarray:
+    """Per-frame class probabilities (N, classes), forward and reversed passes averaged. The clip is
+    read CHUNK frames at a time, the LSTM's state carried from one chunk to the next."""
     device = next(model.parameters()).device
-    x = torch.from_numpy(inputs)[None].to(device)
     model.eval()
-    forward = model(x).softmax(-1)[0]
-    backward = model(x.flip(1)).softmax(-1)[0].flip(0)
-    return ((forward + backward) / 2).cpu().numpy()
+    n = len(inputs)
+    spans = list(chunks(n))
+    forward, backward = torch.empty(n, model.head.out_features), torch.empty(n, model.head.out_features)
+    state = None
+    for start, stop in spans:
+        x = torch.from_numpy(np.ascontiguousarray(inputs[start:stop]))[None].to(device)
+        hidden, state = model.lstm(x, state)
+        forward[start:stop] = model.head(hidden).softmax(-1)[0].cpu()
+    state = None
+    for start, stop in reversed(spans):
+        x = torch.from_numpy(np.ascontiguousarray(inputs[start:stop]))[None].to(device)
+        hidden, state = model.lstm(x.flip(1), state)
+        backward[start:stop] = model.head(hidden).softmax(-1)[0].flip(0).cpu()
+    return ((forward + backward) / 2).numpy()
 
 
 def intervals_from_probabilities(
@@ -121,7 +155,9 @@ def intervals_from_probabilities(
         apex = int(onset + np.argmax(score[onset : offset + 1]))
         mean = probabilities[onset : offset + 1].mean(0)
         label = classes[1 + int(np.argmax(mean[1:]))]
-        intervals.append(Interval.at(onset, apex, offset, fps, label, float(event[onset : offset + 1].mean())))
+        intervals.append(
+            Interval.at(onset, apex, offset, fps, label, float(event[onset : offset + 1].mean()))
+        )
     return intervals
 
 
@@ -175,7 +211,7 @@ def clip_data(video: FaceVideo, events: list[dict], classes: tuple[str, ...]) ->
     for event in events:
         targets[event["onset_frame"] : event["offset_frame"] + 1] = classes.index(event["label"])
     spotted = intervals_from_signals(signals, video.fps)
-    return ClipData(sequence_inputs(video, signals), targets, video.fps, events, spotted, signals.score)
+    return ClipData(sequence_inputs(video, signals)[:], targets, video.fps, events, spotted, signals.score)
 
 
 def _clips(seeds: range, identities: tuple[int, ...], amplitudes: tuple[float, float]):
@@ -238,9 +274,9 @@ def build_dataset(clips: Iterable, cache: Path, cnn, label_set: str = "megc") ->
             if path.exists():
                 saved = np.load(path, allow_pickle=False)
                 meta = json.loads(str(saved["meta"]))
-                video = FaceVideo(path=str(path), fps=meta["fps"], size=tuple(meta["size"]),
-                                  layers=[tuple(layer) for layer in meta["layers"]],
-                                  **{name: saved[name] for name in _CACHED})  # fmt: skip
+                columns = FrameColumns.from_arrays({name: saved[name] for name in _CACHED})
+                video = FaceVideo(path=str(path), fps=meta["fps"], size=tuple(meta["size"]), columns=columns,
+                                  layers=[tuple(layer) for layer in meta["layers"]])  # fmt: skip
             else:
                 video = track_clip(clip, cnn, analyzer)
                 meta = json.dumps({"fps": video.fps, "size": video.size, "layers": video.layers})

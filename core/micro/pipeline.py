@@ -35,8 +35,7 @@ from core.models.zoo import load_model, model_card
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore, key_hash
 
-_VERSION = 2  # bump when the pipeline changes, so stored runs are recomputed
-_TIMELINE_DECIMALS = 3
+_VERSION = 3  # bump when the pipeline changes, so stored runs are recomputed
 
 
 @dataclass
@@ -52,7 +51,7 @@ class SpotResult:
     feature_model: str
     classes: list[str]  # the classes of `timeline["p_<class>"]` (empty for the training-free spotter)
     intervals: list[Interval]
-    timeline: dict[str, list]  # time_s, found, score, p_<class>..., region_<name>... per frame
+    timeline: dict[str, np.ndarray]  # time_s, found, score, p_<class>..., region_<name>... per frame
     other_faces: int = 0
     from_store: bool = False
     track: dict[str, np.ndarray] | None = None  # found, eyes, boxes, landmarks (core.micro.track)
@@ -66,19 +65,20 @@ class SpotResult:
         }  # fmt: skip
 
     def to_json(self) -> dict:
+        """The run without its per-frame arrays (`timeline`, `track`): those are stored packed."""
         return {
             "video": self.video, "sha256": self.sha256, "fps": self.fps, "frames": self.frames,
             "size": list(self.size), "model": self.model, "feature_model": self.feature_model,
-            "classes": self.classes, "intervals": [i.to_json() for i in self.intervals], "timeline": self.timeline,
+            "classes": self.classes, "intervals": [i.to_json() for i in self.intervals],
             "other_faces": self.other_faces,
         }  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: dict, track: dict | None = None) -> "SpotResult":
+    def from_json(cls, data: dict, timeline: dict[str, np.ndarray], track: dict | None = None) -> "SpotResult":
         return cls(
             video=data["video"], sha256=data["sha256"], fps=data["fps"], frames=data["frames"],
             size=tuple(data["size"]), model=data["model"], feature_model=data["feature_model"],
-            classes=data["classes"], intervals=[Interval.from_json(i) for i in data["intervals"]], timeline=data["timeline"],
+            classes=data["classes"], intervals=[Interval.from_json(i) for i in data["intervals"]], timeline=timeline,
             other_faces=data.get("other_faces", 0), from_store=True, track=track,
         )  # fmt: skip
 
@@ -135,11 +135,26 @@ def _spot_video(
     key = spot_key(sha, spotter.name, spotter.checksum, cnn_card["sha256"])
     # One analysis of a clip at a time: a second session asking for the same run waits, then reads it.
     with features.running(key_hash(key)) if features else contextlib.nullcontext():
-        stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
+        stored = stored_run(store, key)
         if stored is not None:
             progress(1.0, "found in the results store")
-            return SpotResult.from_json(stored[0], _unpack(stored[1]))
+            return stored
         return _analyse(path, info, sha, key, spotter, cnn_card, progress, store, analyzer, features)
+
+
+def stored_run(store: ResultStore, key: dict) -> SpotResult | None:
+    """The run stored under `key` (`spot_key`), or None. Its landmarks are mapped from their file, and
+    left out when the file is gone (the annotated video then draws the face box alone)."""
+    stored = store.get_results([("spot", key), ("spot-track", key)])  # None unless both parts are there
+    if stored is None:
+        return None
+    arrays = _unpack(stored[1])
+    timeline = {name.removeprefix("timeline_"): a for name, a in arrays.items() if name.startswith("timeline_")}
+    track = {name: arrays[name] for name in ("found", "eyes", "boxes")}
+    landmarks = _landmarks_path(store, key)
+    if landmarks.exists():
+        track["landmarks"] = np.memmap(landmarks, np.float16, mode="r").reshape(len(track["found"]), -1, 2)
+    return SpotResult.from_json(stored[0], timeline, track)
 
 
 def _analyse(
@@ -153,32 +168,56 @@ def _analyse(
         if features is not None:
             features.put(sha, cnn_card["sha256"], video)
     progress(0.96, "scoring")
-    signals = motion_signals(video)
-    spotting = spotter.spot(video, signals)
-    result = SpotResult(
-        video=path.name, sha256=sha, fps=video.fps, frames=video.frames, size=(info.width, info.height),
-        model=spotter.name, feature_model=spotter.feature_model, classes=list(spotter.classes),
-        intervals=spotting.intervals, timeline=_timeline(video, signals, spotter.classes, spotting.probabilities),
-        other_faces=video.other_faces,
-        track={"found": video.found, "eyes": video.eyes, "boxes": video.boxes, "landmarks": video.landmarks},
-    )  # fmt: skip
-    store.put_results([("spot", key, result.to_json()), ("spot-track", key, _pack(result.track))])
-    progress(1.0, f"{len(spotting.intervals)} {'interval' if len(spotting.intervals) == 1 else 'intervals'}")
+    result = keep_run(store, key, score_video(video, spotter, sha), video)
+    progress(1.0, f"{len(result.intervals)} {'interval' if len(result.intervals) == 1 else 'intervals'}")
     return result
 
 
-def _timeline(video: FaceVideo, signals: MotionSignals, classes: tuple[str, ...], probabilities) -> dict[str, list]:
+def score_video(video: FaceVideo, spotter: Spotter, sha256: str = "") -> SpotResult:
+    """A tracked clip's run, after tracking: its motion signals, the spotter's intervals and the
+    per-frame timeline (`sha256`: the clip's, for the result)."""
+    signals = motion_signals(video)
+    spotting = spotter.spot(video, signals)
+    return SpotResult(
+        video=Path(video.path).name, sha256=sha256, fps=video.fps, frames=video.frames, size=video.size,
+        model=spotter.name, feature_model=spotter.feature_model, classes=list(spotter.classes),
+        intervals=spotting.intervals, timeline=_timeline(video, signals, spotter.classes, spotting.probabilities),
+        other_faces=video.other_faces,
+    )  # fmt: skip
+
+
+def keep_run(store: ResultStore, key: dict, result: SpotResult, video: FaceVideo) -> SpotResult:
+    """Store a run under `key`; the result with its track. The landmarks (the widest part of the track)
+    go to a file of their own, copied disk to disk; the narrow arrays go into the store with the run,
+    in one transaction, written last, so a run is either all there or absent."""
+    landmarks = _landmarks_path(store, key)
+    landmarks.parent.mkdir(parents=True, exist_ok=True)
+    video.columns.copy("landmarks", landmarks)
+    narrow = {"found": video.found, "eyes": video.eyes, "boxes": video.boxes}
+    packed = _pack({**narrow, **{f"timeline_{name}": values for name, values in result.timeline.items()}})
+    store.put_results([("spot", key, result.to_json()), ("spot-track", key, packed)])
+    return replace(result, track={**narrow, "landmarks": video.landmarks})
+
+
+def _timeline(
+    video: FaceVideo, signals: MotionSignals, classes: tuple[str, ...], probabilities
+) -> dict[str, np.ndarray]:
     """Per frame: time, face found, spotting score, each region's activity and each class's probability."""
     timeline = {
-        "time_s": _rounded(np.arange(video.frames) / video.fps),
-        "found": video.found.astype(int).tolist(),
-        "score": _rounded(signals.score),
+        "time_s": np.arange(video.frames) / video.fps,
+        "found": video.found.astype(np.int8),
+        "score": signals.score.astype(np.float32),
     }
     for name, series in zip(REGIONS, signals.regions, strict=True):
-        timeline[f"region_{name}"] = _rounded(series)
+        timeline[f"region_{name}"] = series.astype(np.float32)
     for i, name in enumerate(classes if probabilities is not None else ()):
-        timeline[f"p_{name}"] = _rounded(probabilities[:, i])
+        timeline[f"p_{name}"] = probabilities[:, i].astype(np.float32)
     return timeline
+
+
+def _landmarks_path(store: ResultStore, key: dict) -> Path:
+    """Where a stored run's landmark track is kept: a file beside the store's, named by the run's key."""
+    return store.path.parent / "tracks" / f"{key_hash(key)}.landmarks.f16"
 
 
 class FeatureCache:
@@ -208,10 +247,6 @@ class FeatureCache:
             self._videos[(clip_sha, cnn_sha)] = video
             while len(self._videos) > self.size:
                 self._videos.pop(next(iter(self._videos)))
-
-
-def _rounded(values: np.ndarray) -> list[float]:
-    return np.round(np.asarray(values, np.float64), _TIMELINE_DECIMALS).tolist()
 
 
 def _pack(arrays: dict[str, np.ndarray]) -> bytes:

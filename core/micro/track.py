@@ -18,17 +18,18 @@ The pipeline, one frame at a time (frames are never kept):
    thread of its own, so the network works on one batch while the mesh tracks the next
    frames (torch and MediaPipe both release the GIL while they compute).
 
-What is kept per frame (about 2 KB): the mean and the maximum of every post-ReLU feature
-map (the maximum is what the deconvolution projects), the first ReLU layer's maps pooled
-over each AU region of the canonical face (`core.au.regions`), the landmarks of the AU
-regions in crop pixels, the smoothed eye centres and the face box.
+What is kept per frame (about 2 KB, written to disk a block of frames at a time as they are
+made, `core.micro.columns`): the mean and the maximum of every post-ReLU feature map (the
+maximum is what the deconvolution projects), the first ReLU layer's maps pooled over each AU
+region of the canonical face (`core.au.regions`), the landmarks of the AU regions in crop
+pixels, the smoothed eye centres and the face box.
 """
 
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Full, Queue
 
@@ -42,13 +43,14 @@ from core.errors import FaceError, InputError, MediaError
 from core.explain.activations import activations
 from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, align_face
 from core.media import VideoInfo, iter_frames, probe_video
+from core.micro.columns import FrameColumns
 from core.models.inputs import INPUT_SIZE, to_tensor
 from core.models.layers import conv_layers, relu_after
 from core.models.zoo import card_of
 from core.progress import Progress, no_progress
 
 PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
-MAX_PREALLOCATED = 36_000  # frames (20 minutes at 30 fps, about 80 MB of features)
+BLOCK = 4096  # frames of features held before they go to disk (8 MB; 2 blocks are held)
 BATCH_SIZE = 64  # crops per CNN pass: large enough to amortise, small enough to stay flat
 WINDOW_SCALE = 2.0  # the tracking window's side, in face-box sides
 WINDOW_DRIFT = 0.15  # re-centre the window when the face moved this share of its side
@@ -78,21 +80,52 @@ REGION_ROWS: dict[str, np.ndarray] = {
 
 @dataclass
 class FaceVideo:
-    """A clip's face track and features, one row per frame (frames without a face: found False)."""
+    """A clip's face track and features, one row per frame (frames without a face: found False).
+
+    The narrow columns are held in memory; the wide ones (about 2 KB a frame) stay on disk in
+    `columns`: `read` gives a window of frames, and the properties map a whole column, for
+    looking at a few frames (scanning a mapping would hold the whole file in memory).
+    """
 
     path: str
     fps: float
     size: tuple[int, int]  # width, height
-    found: np.ndarray  # (N,) bool
-    eyes: np.ndarray  # (N, 2, 2) float32: smoothed right and left eye centres, frame pixels
-    boxes: np.ndarray  # (N, 4) float32: x, y, w, h of the landmarks' bounding box
-    landmarks: np.ndarray  # (N, len(TRACK_POINTS), 2) float16: crop pixels of the 48x48 crop
-    pooled: np.ndarray  # (N, maps) float16: spatial mean of every post-ReLU map, all layers
-    maxima: np.ndarray  # (N, maps) float16: spatial maximum of the same maps
-    regions: np.ndarray  # (N, len(REGIONS), maps of layers[0]) float16: first layer pooled per region
+    columns: FrameColumns  # found, eyes, boxes, landmarks, pooled, maxima, regions
     layers: list[tuple[str, int]]  # (ReLU layer name, maps): how `pooled` and `maxima` are laid out
     other_faces: int = 0  # the most faces besides the tracked one seen at a detection
     model: str = ""  # the feature model's name and checksum
+    found: np.ndarray = field(init=False)  # (N,) bool
+    eyes: np.ndarray = field(
+        init=False
+    )  # (N, 2, 2) float32: smoothed right and left eye centres, frame pixels
+    boxes: np.ndarray = field(init=False)  # (N, 4) float32: x, y, w, h of the landmarks' bounding box
+
+    def __post_init__(self) -> None:
+        self.found, self.eyes, self.boxes = (self.columns.read(name) for name in ("found", "eyes", "boxes"))
+
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames [start, stop) of a wide column, read into memory."""
+        return self.columns.read(name, start, stop)
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        """(N, len(TRACK_POINTS), 2) float16: the region landmarks in pixels of the 48x48 crop."""
+        return self.columns.mapped("landmarks")
+
+    @property
+    def pooled(self) -> np.ndarray:
+        """(N, maps) float16: the spatial mean of every post-ReLU map, all layers."""
+        return self.columns.mapped("pooled")
+
+    @property
+    def maxima(self) -> np.ndarray:
+        """(N, maps) float16: the spatial maximum of the same maps."""
+        return self.columns.mapped("maxima")
+
+    @property
+    def regions(self) -> np.ndarray:
+        """(N, len(REGIONS), maps of layers[0]) float16: the first layer pooled per AU region."""
+        return self.columns.mapped("regions")
 
     @property
     def frames(self) -> int:
@@ -220,30 +253,41 @@ def _window(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> t
 
 
 class _Table:
-    """Per-frame rows in arrays made once for the clip's frame count (grown by half when a
-    container under-counts), so no per-frame objects pile up and nothing is copied at the end."""
+    """Per-frame rows of the last two blocks of frames, in memory; older blocks are written to the
+    clip's FrameColumns in order, so memory stays flat however long the clip is. Two blocks, so that
+    the CNN worker, a few batches behind the tracker, never writes into a block being written out."""
 
-    def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], type, float]]) -> None:
-        self.columns, self.capacity = columns, max(1, capacity)
+    def __init__(self, columns: FrameColumns, spec: dict[str, tuple[tuple[int, ...], type, float]]) -> None:
+        self.columns, self.spec, self.flushed = columns, spec, 0
         self.arrays = {
-            name: np.full((self.capacity, *shape), fill, dtype)
-            for name, (shape, dtype, fill) in columns.items()
+            name: np.full((2 * BLOCK, *shape), fill, dtype) for name, (shape, dtype, fill) in spec.items()
         }
+        for name, (shape, dtype, _) in spec.items():
+            columns.declare(name, shape, dtype)
 
-    def ensure(self, index: int) -> None:
-        if index < self.capacity:
-            return
-        capacity = max(index + 1, self.capacity * 3 // 2)
-        for name, (shape, dtype, fill) in self.columns.items():
-            grown = np.full((capacity, *shape), fill, dtype)
-            grown[: self.capacity] = self.arrays[name]
-            self.arrays[name] = grown
-        self.capacity = capacity
+    @staticmethod
+    def slot(index: int | np.ndarray) -> int | np.ndarray:
+        return index % (2 * BLOCK)
 
-    def trimmed(self, n: int) -> dict[str, np.ndarray]:
-        return {
-            name: array[:n] if n == self.capacity else array[:n].copy() for name, array in self.arrays.items()
-        }
+    def make_room(self, index: int, worker: "_FeatureWorker") -> None:
+        """Before row `index` is written: the oldest block goes to disk when its slot is needed."""
+        if index >= self.flushed + 2 * BLOCK:
+            self._flush(self.flushed + BLOCK, worker)
+
+    def finish(self, frames: int, worker: "_FeatureWorker") -> None:
+        """Every row up to `frames` written to disk."""
+        worker.wait()
+        while self.flushed < frames:
+            self._flush(min(self.flushed + BLOCK, frames), worker)
+
+    def _flush(self, stop: int, worker: "_FeatureWorker") -> None:
+        if worker.oldest_unwritten(stop) is not None:
+            worker.wait()  # rare: the worker is a whole block behind
+        rows = self.slot(np.arange(self.flushed, stop))
+        for name, (_, _, fill) in self.spec.items():
+            self.columns.append(name, self.arrays[name][rows])
+            self.arrays[name][rows] = fill
+        self.flushed = stop
 
 
 class _FeatureBatcher:
@@ -285,14 +329,14 @@ class _FeatureBatcher:
 class _FeatureWorker:
     """Batches of crops go to the CNN in one worker thread while the caller tracks on; each
     batch's features are written into the table's rows when done. At most two batches are in
-    flight, so memory stays flat; the table grows only after the batches in flight are written."""
+    flight, so memory stays flat."""
 
-    def __init__(self, batcher: _FeatureBatcher, table: "_Table") -> None:
+    def __init__(self, batcher: _FeatureBatcher, table: _Table) -> None:
         self.batcher, self.table = batcher, table
         self._crops: list[np.ndarray] = []
         self._rows: list[int] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cnn-features")
-        self._in_flight: list[Future] = []
+        self._in_flight: list[tuple[Future, int]] = []  # and the first row of each batch
 
     def add(self, index: int, crop: np.ndarray) -> None:
         self._crops.append(crop)
@@ -300,19 +344,19 @@ class _FeatureWorker:
         if len(self._crops) >= BATCH_SIZE:
             self._submit()
 
-    def ensure(self, index: int) -> None:
-        if index >= self.table.capacity:
-            self.wait()  # a worker must not write into arrays being replaced
-        self.table.ensure(index)
+    def oldest_unwritten(self, stop: int) -> int | None:
+        """A row before `stop` whose features are not written yet, or None."""
+        firsts = [first for future, first in self._in_flight if not future.done()] + self._rows[:1]
+        return min((first for first in firsts if first < stop), default=None)
 
     def wait(self) -> None:
         """Send what is pending and wait until every batch is written (errors are raised here)."""
         self._submit()
         while self._in_flight:
-            self._in_flight.pop(0).result()
+            self._in_flight.pop(0)[0].result()
 
     def close(self) -> None:
-        for future in self._in_flight:
+        for future, _ in self._in_flight:
             future.cancel()
         self._pool.shutdown(wait=True)
 
@@ -321,13 +365,14 @@ class _FeatureWorker:
             return
         crops, rows = np.stack(self._crops), np.array(self._rows)
         self._crops, self._rows = [], []
-        self._in_flight.append(self._pool.submit(self._write, crops, rows))
+        self._in_flight.append((self._pool.submit(self._write, crops, rows), int(rows[0])))
         while len(self._in_flight) > 2:
-            self._in_flight.pop(0).result()
+            self._in_flight.pop(0)[0].result()
 
     def _write(self, crops: np.ndarray, rows: np.ndarray) -> None:
+        slots = self.table.slot(rows)
         for name, values in zip(("pooled", "maxima", "regions"), self.batcher.features(crops), strict=True):
-            self.table.arrays[name][rows] = values
+            self.table.arrays[name][slots] = values
 
 
 def extract_features(
@@ -414,19 +459,20 @@ def features_from_frames(
     model_name = card_of(model).get("name", type(model).__name__)
     batcher = _FeatureBatcher(model)
     width = sum(maps for _, maps in batcher.layout)
-    # The container's count sizes the table, within reason: a header may lie; the table grows if it must.
-    table = _Table(min(info.frame_count, MAX_PREALLOCATED), {
+    columns = FrameColumns()
+    table = _Table(columns, {
         "found": ((), bool, False), "eyes": ((2, 2), np.float32, np.nan), "boxes": ((4,), np.float32, np.nan),
         "landmarks": ((len(TRACK_POINTS), 2), np.float16, np.nan), "pooled": ((width,), np.float16, 0.0),
         "maxima": ((width,), np.float16, 0.0), "regions": ((len(REGIONS), batcher.layout[0][1]), np.float16, 0.0),
     })  # fmt: skip
+    rows = table.arrays
     eye_filter = OneEuroFilter(info.fps)
     worker = _FeatureWorker(batcher, table)
     n_frames, n_found = 0, 0
     with FaceTracker(info.fps, analyzer) as tracker, contextlib.closing(worker):
         for index, frame in frames:
             n_frames = index + 1
-            worker.ensure(index)
+            table.make_room(index, worker)
             points = tracker.update(frame)
             if points is None:
                 eye_filter.reset()  # after a gap the face may be elsewhere: start afresh
@@ -434,15 +480,15 @@ def features_from_frames(
                 n_found += 1
                 crop, eyes, kept = _align(frame, points, eye_filter)
                 low, high = points.min(0), points.max(0)
-                rows = table.arrays
-                rows["found"][index], rows["eyes"][index], rows["landmarks"][index] = True, eyes, kept
-                rows["boxes"][index] = (*low, *(high - low))
+                slot = table.slot(index)
+                rows["found"][slot], rows["eyes"][slot], rows["landmarks"][slot] = True, eyes, kept
+                rows["boxes"][slot] = (*low, *(high - low))
                 worker.add(index, crop)
             if index % 30 == 0:
                 progress(
                     min(index / max(info.frame_count, 1), 0.99), f"frame {index:,} of {info.frame_count:,}"
                 )
-        worker.wait()
+        table.finish(n_frames, worker)
         other_faces = tracker.other_faces
     label = Path(name).name
     if n_frames == 0:
@@ -454,9 +500,8 @@ def features_from_frames(
         )
     progress(1.0, f"{n_frames:,} frames, a face in {n_found:,}")
     return FaceVideo(
-        path=name, fps=info.fps, size=(info.width, info.height), **table.trimmed(n_frames),
-        layers=batcher.layout, other_faces=other_faces,
-        model=f"{model_name}:{card_of(model).get('sha256', '')}",
+        path=name, fps=info.fps, size=(info.width, info.height), columns=columns, layers=batcher.layout,
+        other_faces=other_faces, model=f"{model_name}:{card_of(model).get('sha256', '')}",
     )  # fmt: skip
 
 

@@ -1,0 +1,87 @@
+"""A clip's length never shows in memory: its features go to disk a block of frames at a time, its
+signals and the MicroLSTM read them back a chunk at a time, and neither changes a result. The
+memory figures themselves are `bench/bench_micro.py`'s."""
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from core.media import VideoInfo
+from core.micro import signals, track
+from core.micro.columns import FrameColumns
+from core.micro.intervals import THRESHOLD
+from core.micro.lstm import frame_probabilities, input_size, sequence_inputs
+from core.micro.signals import motion_signals, noise_units, noise_windows
+from core.micro.synthetic import make_clip
+from core.models.architectures import FanNet, MicroLSTM
+
+
+def test_columns_append_read_rewrite_and_leave_no_scratch_behind():
+    columns = FrameColumns()
+    rows = np.arange(24, dtype=np.float16).reshape(6, 2, 2)
+    columns.append("x", rows[:4])
+    columns.append("x", rows[4:])
+    assert columns.rows("x") == 6 and columns.shape("x") == (2, 2)
+    np.testing.assert_array_equal(columns.read("x", 2, 5), rows[2:5])
+    np.testing.assert_array_equal(columns.mapped("x")[5], rows[5])
+    columns.write("x", 1, rows[:2] + 100)
+    np.testing.assert_array_equal(columns.read("x")[1:3], rows[:2] + 100)
+    with pytest.raises(IndexError):
+        columns.write("x", 5, rows[:2])
+    folder = columns.folder
+    assert folder.is_dir()
+    del columns
+    gc.collect()
+    assert not folder.exists(), "a clip's scratch folder goes with its columns"
+
+
+@pytest.fixture(scope="module")
+def small_cnn(one_torch_thread):
+    torch.manual_seed(0)
+    return FanNet(width=0.25).eval()
+
+
+def tracked(analyzer, cnn):
+    clip = make_clip(
+        seconds=4.0, size=(320, 240), events=[(1.2, 0.3, "positive", (12,)), (2.5, 0.9, "surprise", (1, 2))],
+        amplitude_px=2.5, identity=1, seed=3,
+    )  # fmt: skip
+    info = VideoInfo(clip.fps, clip.n_frames, *clip.size)
+    return track.features_from_frames(enumerate(clip.frames()), info, cnn, analyzer=analyzer)
+
+
+def test_blocks_of_features_and_chunks_of_signals_change_nothing(analyzer, small_cnn, monkeypatch):
+    whole = tracked(analyzer, small_cnn)
+    whole_signals = motion_signals(whole)
+    monkeypatch.setattr(track, "BLOCK", 16)  # 120 frames: 8 blocks to disk, the CNN worker behind
+    monkeypatch.setattr(signals, "CHUNK", 37)  # shorter than a baseline window: chunks read past their ends
+    pieces = tracked(analyzer, small_cnn)
+    for name in ("found", "eyes", "boxes", "landmarks", "pooled", "maxima", "regions"):
+        np.testing.assert_array_equal(pieces.read(name), whole.read(name), err_msg=name)
+    pieces_signals = motion_signals(pieces)
+    for name in ("score", "regions", "face", "displacement", "feature_deviation"):
+        np.testing.assert_array_equal(getattr(pieces_signals, name), getattr(whole_signals, name), err_msg=name)
+
+    model = MicroLSTM(input_size(whole.pooled.shape[1]), 4, hidden=16).eval()
+    chunked = frame_probabilities(model, sequence_inputs(pieces, pieces_signals))
+    monkeypatch.setattr(signals, "CHUNK", 4096)
+    at_once = frame_probabilities(model, sequence_inputs(whole, whole_signals)[:])
+    np.testing.assert_allclose(chunked, at_once, atol=1e-6, err_msg="the LSTM's state is carried across chunks")
+
+
+def test_a_minute_is_scaled_by_the_whole_clip_and_a_long_recording_by_its_own_stretch():
+    fps, rng = 10.0, np.random.default_rng(0)
+    minute = rng.normal(0, 1, 600)
+    found = np.ones(600, bool)
+    np.testing.assert_array_equal(noise_units(minute, found, noise_windows(found, fps)), noise_units(minute, found))
+
+    # Ten minutes: a calm first half, a noisy second half (the light changed), a bump in each half.
+    series = np.r_[rng.normal(0, 1, 3000), rng.normal(0, 12, 3000)]
+    series[1500:1505] += 8
+    found = np.ones(len(series), bool)
+    local = noise_units(series, found, noise_windows(found, fps))
+    whole = noise_units(series, found)
+    assert local[1500:1505].max() > THRESHOLD > whole[1500:1505].max(), "the calm half's bump stands out locally"
+    assert np.abs(local[3600:]).max() < 2 * np.abs(local[600:2400]).max(), "each half in its own noise units"
