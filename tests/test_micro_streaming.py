@@ -85,3 +85,27 @@ def test_a_minute_is_scaled_by_the_whole_clip_and_a_long_recording_by_its_own_st
     whole = noise_units(series, found)
     assert local[1500:1505].max() > THRESHOLD > whole[1500:1505].max(), "the calm half's bump stands out locally"
     assert np.abs(local[3600:]).max() < 2 * np.abs(local[600:2400]).max(), "each half in its own noise units"
+
+
+def test_a_clip_tracked_in_parts_gives_the_run_of_the_whole_clip(tmp_path, monkeypatch):
+    """A study's workers track a long clip's segments apart; joined, they give `spot_video`'s run."""
+    from core.media import probe_video, sha256_file
+    from core.micro.pipeline import part_ranges, spot_parts, spot_video
+    from core.micro.spotters import TRAINING_FREE
+    from core.models import load_model
+    from core.store import ResultStore
+
+    monkeypatch.setattr(track, "SEGMENT_S", 1.0)  # 30-frame segments: a 3.5 s clip has four
+    clip = make_clip(seconds=3.5, size=(320, 240), events=[(1.1, 0.4, "surprise", (1, 2))], amplitude_px=3.0, seed=5)
+    path = clip.write(tmp_path / "clip.avi")
+    whole = spot_video(path, TRAINING_FREE, store=ResultStore(tmp_path / "whole.sqlite"))
+    info, cnn = probe_video(path), load_model(whole.feature_model)
+    ranges = part_ranges(info, part_s=2.0)
+    assert ranges == [(0, 60), (60, None)]
+    parts = [track.track_part(path, cnn, start, stop, info) for start, stop in ranges]
+    joined = spot_parts(path, parts, TRAINING_FREE, ResultStore(tmp_path / "parts.sqlite"), sha256_file(path))
+    assert joined.intervals == whole.intervals and len(whole.intervals) == 1
+    for name, values in whole.timeline.items():
+        np.testing.assert_array_equal(joined.timeline[name], values, err_msg=name)
+    with pytest.raises(Exception, match="segment's first frame"):
+        track.track_part(path, cnn, 45, None, info)

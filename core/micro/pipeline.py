@@ -13,6 +13,7 @@ face track, keyed by the clip's, the spotter's and the CNN's checksums and the p
 import contextlib
 import io
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,14 @@ from core.micro.intervals import (
 )
 from core.micro.signals import BASELINE_HALF_S, SMOOTH_S, MotionSignals, motion_signals
 from core.micro.spotters import Spotter, load_spotter
-from core.micro.track import REGIONS, FaceVideo, extract_features
+from core.micro.track import (
+    REGIONS,
+    FaceVideo,
+    TrackedPart,
+    extract_features,
+    join_parts,
+    segment_frames,
+)
 from core.models.zoo import load_model, model_card
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore, key_hash
@@ -171,6 +179,25 @@ def _analyse(
     result = keep_run(store, key, score_video(video, spotter, sha), video)
     progress(1.0, f"{len(result.intervals)} {'interval' if len(result.intervals) == 1 else 'intervals'}")
     return result
+
+
+def part_ranges(info: VideoInfo, part_s: float) -> list[tuple[int, int | None]]:
+    """A clip's frames in ranges of about `part_s` seconds, each a whole number of tracking segments
+    (`core.micro.track.SEGMENT_S`), for `track_part`; the last runs to the clip's end (None)."""
+    segment = segment_frames(info.fps)
+    step = segment * max(1, round(part_s * info.fps / segment))
+    starts = list(range(0, max(info.frame_count, 1), step))
+    return [(start, stop) for start, stop in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def spot_parts(path: str | Path, parts: Iterable[TrackedPart], model: str | None, store: ResultStore,
+               sha256: str) -> SpotResult:  # fmt: skip
+    """A clip tracked in parts (`track_part` over `part_ranges`, on a cluster's workers), joined,
+    spotted and stored as `spot_video` does it: the same key, the same result."""
+    spotter = load_spotter(model)
+    key = spot_key(sha256, spotter.name, spotter.checksum, model_card(spotter.feature_model)["sha256"])
+    video = join_parts(parts, str(path))
+    return keep_run(store, key, score_video(video, spotter, sha256), video)
 
 
 def score_video(video: FaceVideo, spotter: Spotter, sha256: str = "") -> SpotResult:

@@ -51,6 +51,12 @@ from core.progress import Progress, no_progress
 
 PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
 BLOCK = 4096  # frames of features held before they go to disk (8 MB; 2 blocks are held)
+# Tracking starts afresh (a detection, a new mesh graph, a new eye filter) at every minute of a clip,
+# so that any minute can be tracked on its own with the same result (a study's workers track a long
+# clip's minutes in parallel; `SegmentedTracker`). A clip of up to a minute is one segment.
+SEGMENT_S = 60.0
+SEGMENT_WARM_UP_S = 1.0  # the next segment's tracker starts this long before it (about 1.7% more mesh work)
+COLUMNS = ("found", "eyes", "boxes", "landmarks", "pooled", "maxima", "regions")
 BATCH_SIZE = 64  # crops per CNN pass: large enough to amortise, small enough to stay flat
 WINDOW_SCALE = 2.0  # the tracking window's side, in face-box sides
 WINDOW_DRIFT = 0.15  # re-centre the window when the face moved this share of its side
@@ -168,14 +174,9 @@ class FaceTracker:
     """Follows the largest face of a clip: detection when needed, the mesh in tracking mode between."""
 
     def __init__(self, fps: float, analyzer: FaceAnalyzer | None = None) -> None:
-        import mediapipe as mp
-
         self._own_analyzer = analyzer is None
         self._analyzer = analyzer or FaceAnalyzer()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5,
-        )  # fmt: skip
+        self._mesh = _tracking_mesh()
         self._window: tuple[int, int, int, int] | None = None
         self._redetect_every = max(1, round(REDETECT_S * fps))
         self._since_lost = 0
@@ -239,6 +240,83 @@ class FaceTracker:
         wanted = WINDOW_SCALE * max(box[2], box[3])
         if drift > WINDOW_DRIFT or abs(wanted / side - 1) > 0.3:
             self._window = _window(box, shape)
+
+
+def _tracking_mesh():
+    import mediapipe as mp
+
+    return mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+        min_detection_confidence=0.5, min_tracking_confidence=0.5,
+    )  # fmt: skip
+
+
+def segment_frames(fps: float) -> int:
+    """The frames of a segment: tracking starts afresh at every multiple of this (SEGMENT_S)."""
+    return max(1, round(SEGMENT_S * fps))
+
+
+def warm_up_frames(fps: float) -> int:
+    """The frames a segment's tracker runs before its segment (SEGMENT_WARM_UP_S)."""
+    return min(segment_frames(fps) - 1, round(SEGMENT_WARM_UP_S * fps))
+
+
+class _Track:
+    """One tracker and its eye filter: the landmarks and the smoothed eye centres of each frame."""
+
+    def __init__(self, fps: float, analyzer: FaceAnalyzer | None) -> None:
+        self.tracker, self.eye_filter = FaceTracker(fps, analyzer), OneEuroFilter(fps)
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        points = self.tracker.update(frame)
+        if points is None:
+            self.eye_filter.reset()  # after a gap the face may be elsewhere: start afresh
+            return None
+        right, left = points[list(RIGHT_EYE_CONTOUR)].mean(0), points[list(LEFT_EYE_CONTOUR)].mean(0)
+        return points, self.eye_filter(np.stack([right, left])).astype(np.float32)
+
+
+class SegmentedTracker:
+    """Tracking that starts afresh at every segment of a clip (SEGMENT_S), so that any segment can be
+    tracked on its own with the same result. The next segment's tracker starts SEGMENT_WARM_UP_S
+    before it, beside the current one, and has settled on the face when it takes over: the landmarks
+    do not jump at a segment's start. A part of a clip tracked apart starts its first tracker at the
+    same frame (`track_part`), so its rows are the whole run's."""
+
+    def __init__(self, fps: float, analyzer: FaceAnalyzer | None = None) -> None:
+        self.fps, self.analyzer = fps, analyzer
+        self.segment, self.warm = segment_frames(fps), warm_up_frames(fps)
+        self._current: _Track | None = None
+        self._next: _Track | None = None
+        self.other_faces = 0
+
+    def update(self, at: int, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Frame `at` of the clip: its landmarks and smoothed eye centres, or None (no face, or a
+        warm-up frame before a part's first segment)."""
+        if (at + self.warm) % self.segment == 0 or (at == 0 and self._next is None):
+            self._next = _Track(self.fps, self.analyzer)
+        if at % self.segment == 0 and self._next is not None:
+            self._close(self._current)
+            self._current, self._next = self._next, None
+        if self._next is not None:
+            self._next.update(frame)  # settling only
+        return None if self._current is None else self._current.update(frame)
+
+    def close(self) -> None:
+        for track in (self._current, self._next):
+            self._close(track)
+        self._current = self._next = None
+
+    def _close(self, track: _Track | None) -> None:
+        if track is not None:
+            self.other_faces = max(self.other_faces, track.tracker.other_faces)
+            track.tracker.close()
+
+    def __enter__(self) -> "SegmentedTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _window(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -454,8 +532,14 @@ def features_from_frames(
     progress: Progress = no_progress,
     analyzer: FaceAnalyzer | None = None,
     name: str = "the clip",
+    first: int = 0,
+    require_face: bool = True,
 ) -> FaceVideo:
-    """`extract_features` on (index, RGB frame) pairs already decoded (synthetic clips, benchmarks)."""
+    """`extract_features` on (index, RGB frame) pairs already decoded (synthetic clips, benchmarks).
+
+    `first`: the clip's frame index of the first pair (a part of a clip, `track_part`);
+    `require_face`: raise FaceError when no frame has a face (a part may have none).
+    """
     model_name = card_of(model).get("name", type(model).__name__)
     batcher = _FeatureBatcher(model)
     width = sum(maps for _, maps in batcher.layout)
@@ -466,38 +550,33 @@ def features_from_frames(
         "maxima": ((width,), np.float16, 0.0), "regions": ((len(REGIONS), batcher.layout[0][1]), np.float16, 0.0),
     })  # fmt: skip
     rows = table.arrays
-    eye_filter = OneEuroFilter(info.fps)
     worker = _FeatureWorker(batcher, table)
     n_frames, n_found = 0, 0
-    with FaceTracker(info.fps, analyzer) as tracker, contextlib.closing(worker):
-        for index, frame in frames:
+    with SegmentedTracker(info.fps, analyzer) as tracker, contextlib.closing(worker):
+        for at, frame in frames:
+            tracked = tracker.update(at, frame)
+            index = at - first  # the row of this part; before its first frame, a warm-up frame
+            if index < 0:
+                continue
             n_frames = index + 1
             table.make_room(index, worker)
-            points = tracker.update(frame)
-            if points is None:
-                eye_filter.reset()  # after a gap the face may be elsewhere: start afresh
-            else:
+            if tracked is not None:
                 n_found += 1
-                crop, eyes, kept = _align(frame, points, eye_filter)
+                points, eyes = tracked
+                crop, kept = _align(frame, points, eyes)
                 low, high = points.min(0), points.max(0)
                 slot = table.slot(index)
                 rows["found"][slot], rows["eyes"][slot], rows["landmarks"][slot] = True, eyes, kept
                 rows["boxes"][slot] = (*low, *(high - low))
                 worker.add(index, crop)
-            if index % 30 == 0:
-                progress(
-                    min(index / max(info.frame_count, 1), 0.99), f"frame {index:,} of {info.frame_count:,}"
-                )
+            if at % 30 == 0:
+                progress(min(at / max(info.frame_count, 1), 0.99), f"frame {at:,} of {info.frame_count:,}")
         table.finish(n_frames, worker)
-        other_faces = tracker.other_faces
-    label = Path(name).name
+    other_faces = tracker.other_faces
     if n_frames == 0:
-        raise MediaError(f"No frame of {label} could be read.")
-    if n_found == 0:
-        raise FaceError(
-            f"No face was found in any of the {n_frames:,} frames of {label}. Use a clip in which "
-            "one face is seen from the front, well lit and at least about 40 pixels wide."
-        )
+        raise MediaError(f"No frame of {Path(name).name} could be read.")
+    if require_face:
+        _check_faces(n_frames, n_found, name)
     progress(1.0, f"{n_frames:,} frames, a face in {n_found:,}")
     return FaceVideo(
         path=name, fps=info.fps, size=(info.width, info.height), columns=columns, layers=batcher.layout,
@@ -505,14 +584,66 @@ def features_from_frames(
     )  # fmt: skip
 
 
-def _align(frame: np.ndarray, points: np.ndarray, eye_filter: OneEuroFilter):
-    """The 48x48 crop from smoothed eye centres, those centres, and the region landmarks in the crop."""
-    right = points[list(RIGHT_EYE_CONTOUR)].mean(0)
-    left = points[list(LEFT_EYE_CONTOUR)].mean(0)
-    eyes = eye_filter(np.stack([right, left])).astype(np.float32)
+def _check_faces(frames: int, found: int, name: str) -> None:
+    if found == 0:
+        raise FaceError(
+            f"No face was found in any of the {frames:,} frames of {Path(name).name}. Use a clip in which "
+            "one face is seen from the front, well lit and at least about 40 pixels wide."
+        )
+
+
+# ---- parts of a clip, tracked apart ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackedPart:
+    """A range of a clip's frames, tracked on its own (a cluster's worker sends it back whole)."""
+
+    first: int  # the clip's frame index of the part's first row
+    arrays: dict[str, np.ndarray]  # every column of FaceVideo, the part's rows
+    fps: float
+    size: tuple[int, int]
+    layers: list[tuple[str, int]]
+    other_faces: int
+    model: str
+
+
+def track_part(path: str | Path, model: nn.Module, start: int, stop: int, info: VideoInfo) -> TrackedPart:
+    """Frames [start, stop) of a clip tracked apart. With `start` at a segment's first frame
+    (`segment_frames`), the rows are the same as in a run over the whole clip, which starts the
+    tracker afresh there too: a long clip's segments can be tracked in parallel."""
+    if start % segment_frames(info.fps):
+        raise InputError(f"A part of a clip starts at a segment's first frame, not at frame {start}.")
+    warm_up = max(0, start - warm_up_frames(info.fps))  # the frames the whole run's tracker settles on
+    with prefetched(iter_frames(path, start=warm_up, stop=stop)) as frames:
+        video = features_from_frames(frames, info, model, name=str(path), first=start, require_face=False)
+    arrays = {name: video.read(name) for name in COLUMNS}
+    return TrackedPart(start, arrays, video.fps, video.size, video.layers, video.other_faces, video.model)
+
+
+def join_parts(parts: Iterable[TrackedPart], name: str) -> FaceVideo:
+    """Consecutive parts of one clip (in order, from frame 0) as one FaceVideo, written to disk part
+    by part; FaceError when no part has a face."""
+    columns, at, last, other_faces = FrameColumns(), 0, None, 0
+    for part in parts:
+        if part.first != at:
+            raise InputError(f"The parts of {Path(name).name} leave a gap at frame {at}.")
+        for column in COLUMNS:
+            columns.append(column, part.arrays[column])
+        at, last, other_faces = at + len(part.arrays["found"]), part, max(other_faces, part.other_faces)
+    if last is None:
+        raise MediaError(f"No frame of {Path(name).name} could be read.")
+    video = FaceVideo(path=name, fps=last.fps, size=last.size, columns=columns, layers=last.layers,
+                      other_faces=other_faces, model=last.model)  # fmt: skip
+    _check_faces(video.frames, int(video.found.sum()), name)
+    return video
+
+
+def _align(frame: np.ndarray, points: np.ndarray, eyes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 48x48 crop from the smoothed eye centres, and the region landmarks in the crop."""
     aligned = align_face(frame, eyes_face(eyes), INPUT_SIZE)
     kept = points[list(TRACK_POINTS)] @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
-    return aligned.image, eyes, kept
+    return aligned.image, kept
 
 
 def eyes_face(eyes: np.ndarray) -> Face:
