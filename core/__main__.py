@@ -512,6 +512,25 @@ def _findings_export(args: argparse.Namespace) -> dict:
     return {"board": board.name, "findings": len(findings), "written": written}
 
 
+def _study_run(args: argparse.Namespace) -> dict:
+    from core.progress import tqdm_progress
+    from core.study.manifest import read_study
+    from core.study.run import run_study
+
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"--out {args.out} is a file; name a folder for the study's tables.")
+    workers = args.workers if args.workers is not None else os.cpu_count() or 1
+    study = read_study(args.manifest)  # a bad manifest is one line, before Ray starts
+    with _writing(args.out, "--out"):
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass  # the folder takes new files
+    with tqdm_progress(f"study {study.name}") as progress, _writing(args.out, "--out"):
+        result = run_study(study, args.out, args.address, workers, args.model, progress)
+    files = sorted(path.name for path in result.files.values())
+    return {**result.summary, "out": str(args.out), "files": files}
+
+
 def _import_quietly(name: str) -> None:
     """Import a module ahead of its use; a failure is left for the real import to report."""
     import importlib
@@ -704,7 +723,21 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--out", type=Path, required=True, help=".json (fps, frames, intervals) or .csv")
     spot.set_defaults(run=_spot)
     _add_findings_verbs(verbs)
+    _add_study_verbs(verbs)
     return parser
+
+
+def _add_study_verbs(verbs) -> None:
+    study = verbs.add_parser("study", help="a study's recordings spotted on Ray, summarised per participant")
+    actions = study.add_subparsers(dest="action", required=True)
+    run = actions.add_parser("run", help="spot each clip (a Ray task each, none twice); write the tables")
+    run.add_argument("manifest", type=Path, help="a CSV (path, participant, condition...) or a clip folder")
+    run.add_argument("--out", type=Path, required=True, help="folder for intervals.parquet/.csv, clips.csv, "
+                     "participants.csv, conditions.csv and summary.json")  # fmt: skip
+    run.add_argument("--address", help="a Ray cluster: auto or HOST:PORT (default: a local Ray for this run)")
+    run.add_argument("--workers", type=int, help="clips spotted at once (default: this machine's CPU cores)")
+    run.add_argument("--model", help="a MicroLSTM or training-free (default: the shipped MicroLSTM)")
+    run.set_defaults(run=_study_run)
 
 
 def _add_findings_verbs(verbs) -> None:
