@@ -553,3 +553,36 @@ def micro_probe_chart(rows: list[dict], chance: float, title: str) -> alt.LayerC
     return (bars + whiskers + floor).properties(
         title=title, width=420, height=max(120, 30 * len(table)), autosize=alt.AutoSizeParams(type="pad")
     )
+
+
+# ---- Study page ---------------------------------------------------------------------------------
+
+NO_CONDITION = "(no condition)"
+RATE_NAMES = {"micro_per_min": "Micro-expressions", "macro_per_min": "Macro-expressions",
+              "intervals_per_min": "Intervals (micro and macro)"}  # fmt: skip
+
+
+def condition_rate_chart(conditions: pd.DataFrame, metric: str = "micro_per_min", title: str = "") -> alt.LayerChart:
+    """A study's rate per condition (the mean over its participants) as bars, with the 95% CI as whiskers
+    (`<metric>_low`, `<metric>_high`: a bootstrap over participants; none with fewer than two)."""
+    table = pd.DataFrame({
+        "condition": conditions["condition"].fillna("").astype(str).replace("", NO_CONDITION),
+        "participants": conditions["participants"], "clips": conditions["clips"], "rate": conditions[metric],
+        "low": conditions[f"{metric}_low"], "high": conditions[f"{metric}_high"],
+    })  # fmt: skip
+    noun = RATE_NAMES.get(metric, metric)
+    base = alt.Chart(table).encode(
+        x=alt.X("condition:N", sort=list(table["condition"]), title="Condition", axis=alt.Axis(labelAngle=0))
+    )
+    bars = base.mark_bar(color="#d62728", opacity=0.8).encode(
+        y=alt.Y("rate:Q", title=f"{noun} per minute (95% CI)"),
+        tooltip=["condition", "participants", "clips", alt.Tooltip("rate:Q", title="per minute", format=".2f"),
+                 alt.Tooltip("low:Q", title="CI low", format=".2f"), alt.Tooltip("high:Q", title="CI high", format=".2f")],
+    )  # fmt: skip
+    whiskers = base.mark_errorbar(ticks=True, color="black").encode(y=alt.Y("low:Q", title=None), y2="high:Q")
+    return (bars + whiskers).properties(
+        title=title or f"{noun} per minute by condition (mean over participants, 95% CI)",
+        width=max(240, 90 * len(table)),
+        height=280,
+        autosize=alt.AutoSizeParams(type="pad"),
+    )

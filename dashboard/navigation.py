@@ -17,6 +17,7 @@ PAGE_SPECS = (
     ("transfer", "Transfer", ":material/compare_arrows:"),
     ("datasets", "Datasets", ":material/photo_library:"),
     ("micro", "Micro-expressions", ":material/movie:"),
+    ("study", "Study", ":material/groups:"),
     ("findings", "Findings", ":material/push_pin:"),
 )
 

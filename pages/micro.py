@@ -27,6 +27,7 @@ from core.micro.synthetic import demo_clip, demo_clip_path
 from core.micro.views import DIFFERENCE_GAIN, IntervalView, interval_view
 from core.models.layers import layer_labels
 from core.models.zoo import ModelError, model_card, weights_dir
+from core.paths import confine
 from core.store import home_dir
 from dashboard.charts import micro_timeline_chart, micro_timeline_selections
 from dashboard.export import download_chart, download_table
@@ -42,7 +43,7 @@ from dashboard.widgets import (
     show_error,
 )
 
-SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip"}
+SOURCES = {"demo": "Demo clip (synthetic)", "upload": "Upload a clip", "file": "A clip on this server"}
 CROP_SCALE = 5
 TOP_MAPS = 4
 TIMELINE_KEY = "micro-timeline"
@@ -89,6 +90,8 @@ def choose_clip() -> tuple[Path, str] | None:
             f"movements of about 3 pixels warped along its landmarks: {events}."
         )
         return path, path.name
+    if source == "file":
+        return clip_file()
     upload = st.file_uploader(
         f"A clip with one face ({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}; up to {MAX_VIDEO_BYTES // 1_000_000} MB)",
         type=[s.lstrip(".") for s in VIDEO_SUFFIXES],
@@ -110,6 +113,28 @@ def choose_clip() -> tuple[Path, str] | None:
     if upload.file_id not in stored or not stored[upload.file_id].is_file():
         stored[upload.file_id] = clip_cache().store_upload(upload.getvalue(), Path(upload.name).suffix)
     return stored[upload.file_id], upload.name
+
+
+def clip_file() -> tuple[Path, str] | None:
+    """A clip on this server, named in the URL's `clip` (a study's recording, linked from the Study page);
+    only under the folders the server may read (FER_DATA_ROOTS)."""
+    named = st.text_input(
+        "Clip file on this server", value=st.query_params.get("clip", ""), key="clip-file",
+        placeholder="/data/study/P01_rest.mp4",
+    )  # fmt: skip
+    if not named.strip():
+        st.query_params.pop("clip", None)
+        return None
+    st.query_params["clip"] = named.strip()
+    try:
+        path = confine(named, "clip")
+        if path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
+            kinds = ", ".join(s.lstrip(".") for s in VIDEO_SUFFIXES)
+            raise InputError(f"The clip {named.strip()} is not a video file ({kinds}) on this server.")
+    except InputError as error:
+        show_error(error)
+        st.stop()  # the message is the answer: no "name a clip" hint under it
+    return path, path.name
 
 
 def choose_model() -> str:
@@ -415,7 +440,8 @@ st.caption(
 chosen_clip = choose_clip()
 model = choose_model()
 if chosen_clip is None:
-    st.info("Upload a clip to begin, or choose the demo clip.")
+    st.info("Name a clip file on this server to begin." if st.query_params.get("source") == "file"
+            else "Upload a clip to begin, or choose the demo clip.")  # fmt: skip
     st.stop()
 clip, clip_name = chosen_clip
 try:
