@@ -560,10 +560,10 @@ def _spot(args: argparse.Namespace) -> dict:
     else:
         import csv
 
-        columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s",
-                   "duration_s", "kind", "label", "score"]  # fmt: skip
+        from core.micro.intervals import INTERVAL_COLUMNS
+
         with atomic_path(args.out) as partial, open(partial, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, INTERVAL_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(interval.to_json() for interval in result.intervals)
     return {"video": str(args.video), "model": result.model, "fps": result.fps, "frames": result.frames,

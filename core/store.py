@@ -94,14 +94,6 @@ class ResultStore:
             values = [self._read(db, kind, key) for kind, key in parts]
         return None if any(v is None for v in values) else values
 
-    def has_result(self, kind: str, key: dict[str, Any]) -> bool:
-        """Whether a result is stored for this kind and key, without reading it (a face track is MBs)."""
-        with self.connect() as db:
-            row = db.execute(
-                "SELECT 1 FROM results WHERE kind = ? AND key_hash = ?", (kind, key_hash(key))
-            ).fetchone()
-        return row is not None
-
     def get_result(self, kind: str, key: dict[str, Any]) -> Any | None:
         """The stored result for this kind and key, or None."""
         with self.connect() as db:

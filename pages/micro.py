@@ -20,7 +20,7 @@ from core.media import (
 )
 from core.micro.cache import MAX_CACHE_BYTES, MAX_CACHED_CLIPS, ClipCache
 from core.micro.figures import annotated_video
-from core.micro.intervals import THRESHOLD, Interval
+from core.micro.intervals import INTERVAL_COLUMNS, THRESHOLD, Interval
 from core.micro.pipeline import FeatureCache, SpotResult, spot_video
 from core.micro.spotters import TRAINING_FREE, default_micro_model, micro_models
 from core.micro.synthetic import demo_clip, demo_clip_path
@@ -49,7 +49,6 @@ TOP_MAPS = 4
 TIMELINE_KEY = "micro-timeline"
 CHOSEN_KEY = "micro-interval-chosen"  # the user chose an interval in this session: its excerpt starts playing
 PLAY_MARGIN_S = 0.5  # played past an interval's offset, so the face is seen settling back
-COLUMNS = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "duration_s", "kind", "label", "score"]  # fmt: skip
 
 
 def cache_dir() -> Path:
@@ -212,7 +211,7 @@ def chosen_interval(result) -> int | None:
 
 
 def interval_table(result: SpotResult) -> pd.DataFrame:
-    return pd.DataFrame([interval.to_json() for interval in result.intervals], columns=COLUMNS)
+    return pd.DataFrame([interval.to_json() for interval in result.intervals], columns=list(INTERVAL_COLUMNS))
 
 
 def timeline_section(result, time: float | None, index: int | None) -> None:
@@ -461,9 +460,10 @@ if result.other_faces:
         f"{result.other_faces + 1} faces were seen; the largest is followed. Crop the clip to one face to analyse another.",
         icon=":material/groups:",
     )
-if sum(result.timeline["found"]) < result.frames:
+with_face = int(result.timeline["found"].sum())
+if with_face < result.frames:
     st.caption(
-        f"No face was found in {count(result.frames - sum(result.timeline['found']), 'frame')}; they score 0."
+        f"No face was found in {count(result.frames - with_face, 'frame')}; they score 0."
     )
 apply_timeline_click(result)
 index, time = chosen_interval(result), chosen_time(result)

@@ -7,7 +7,7 @@ Durations use the clip's real fps: shorter than MIN_DURATION_S is dropped as noi
 MAX_DURATION_S as drift, up to MICRO_MAX_S is a micro-expression, longer a macro-expression.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -53,6 +53,12 @@ class Interval:
     @classmethod
     def from_json(cls, data: dict) -> "Interval":
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+# An interval's fields in the order of every table of intervals (the `spot` CSV, the page's table),
+# and those of DESIGN.md's `spot` contract (a study's interval tables).
+INTERVAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Interval))
+CONTRACT_COLUMNS = ("onset_frame", "apex_frame", "offset_frame", "onset_s", "offset_s", "kind", "label", "score")
 
 
 @dataclass(frozen=True)

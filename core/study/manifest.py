@@ -26,12 +26,12 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.media import VIDEO_SUFFIXES
+from core.micro.intervals import INTERVAL_COLUMNS
 
 KNOWN = ("path", "participant", "condition")
 # Columns the study's outputs write themselves: a manifest column of the same name would be lost.
 RESERVED = (
-    "onset_frame", "apex_frame", "offset_frame", "onset_s", "offset_s", "kind", "label", "score", "duration_s",
-    "frames", "fps", "face_frames", "face_share", "intervals", "micro", "macro", "micro_per_min", "macro_per_min",
+    *INTERVAL_COLUMNS, "frames", "fps", "face_frames", "face_share", "intervals", "micro", "macro", "micro_per_min", "macro_per_min",
     "intervals_per_min", "status", "message", "attempts", "reused", "sha256",
 )  # fmt: skip
 

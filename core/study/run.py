@@ -33,7 +33,7 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.media import probe_video, sha256_file
-from core.micro.pipeline import part_ranges, spot_key, spot_video
+from core.micro.pipeline import part_ranges, spot_key, stored_run
 from core.micro.spotters import Spotter, load_spotter
 from core.models.zoo import model_card
 from core.progress import Progress, no_progress
@@ -169,7 +169,7 @@ def _look_up(
             )
             continue
         key = spot_key(sha, spotter.name, spotter.checksum, cnn_sha)
-        stored = _stored(store, key, clip, sha, spotter.name)
+        stored = _stored(store, key, clip)
         if stored is not None:
             done[clip.path] = _outcome(clip, sha, stored, 0, reused=True)
         else:
@@ -177,14 +177,12 @@ def _look_up(
     return done, pending
 
 
-def _stored(store: ResultStore, key: dict, clip: Clip, sha: str, model: str) -> Spotted | None:
-    """The clip's earlier run under `spot`'s key, read back through `spot_video` (which then only reads
-    the store), or the pipeline's earlier refusal of the same bytes; None when it is still to be done."""
-    if store.has_result("spot", key) and store.has_result("spot-track", key):  # both, or `spot` redoes it
-        try:
-            return Spotted.of(spot_video(clip.path, model, store=store, sha256=sha))
-        except InputError as error:  # readable when hashed, refused now (changed since): say so
-            return Spotted("failed", one_line(str(error)))
+def _stored(store: ResultStore, key: dict, clip: Clip) -> Spotted | None:
+    """The clip's earlier run under `spot`'s key, or the pipeline's earlier refusal of the same bytes;
+    None when it is still to be done."""
+    run = stored_run(store, key)
+    if run is not None:
+        return Spotted.of(run)
     refused = store.get_result(REFUSED_KIND, key)
     if refused is not None:
         return Spotted("failed", refused["message"].replace(NAME, clip.path.name), refused=True)

@@ -21,22 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.micro.intervals import Interval
+from core.micro.intervals import CONTRACT_COLUMNS, Interval
 from core.study.manifest import Clip, Study
 
 N_BOOT = 2000
 SEED = 0
 LEVEL = 0.95
-INTERVAL_COLUMNS = (
-    "onset_frame",
-    "apex_frame",
-    "offset_frame",
-    "onset_s",
-    "offset_s",
-    "kind",
-    "label",
-    "score",
-)
 # (column, numerator, denominator) of each summarised rate; the sums are over a unit's clips.
 METRICS = (
     ("micro_per_min", "micro", "minutes"),
@@ -96,11 +86,11 @@ def _manifest_cells(study: Study, clip: Clip) -> dict:
 def interval_table(study: Study, outcomes: list[ClipOutcome]) -> pd.DataFrame:
     """One row per spotted interval of every clip, after the clip's manifest cells."""
     rows = [
-        _manifest_cells(study, o.clip) | {name: getattr(i, name) for name in INTERVAL_COLUMNS}
+        _manifest_cells(study, o.clip) | {name: getattr(i, name) for name in CONTRACT_COLUMNS}
         for o in outcomes
         for i in o.intervals
     ]
-    columns = ["path", "participant", "condition", *study.columns, *INTERVAL_COLUMNS]
+    columns = ["path", "participant", "condition", *study.columns, *CONTRACT_COLUMNS]
     table = pd.DataFrame(rows, columns=columns)
     # Typed even when empty, so the Parquet file of a quiet study has the same schema as any other.
     types = {"onset_frame": "int64", "apex_frame": "int64", "offset_frame": "int64", "onset_s": "float64",

@@ -51,7 +51,7 @@ class Spotted:
 
     @classmethod
     def of(cls, result: SpotResult) -> "Spotted":
-        face_frames = int(sum(result.timeline["found"]))
+        face_frames = int(result.timeline["found"].sum())
         return cls(
             "done", "", result.fps, result.frames, face_frames, tuple(result.intervals), result.from_store
         )
