@@ -137,13 +137,24 @@ def open_page(page, url: str, shot: str) -> None:
 
 
 def check_page(page) -> None:
-    """No exception box, and every image really loaded (a broken one has no natural width)."""
+    """No exception box, and every image really loaded (a broken one has no natural width).
+
+    An image still on its way (a busy server, other tabs running) is waited for, up to 30 s: only
+    one that ends in an error, or never arrives, fails.
+    """
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
     for image in page.locator('[data-testid="stImage"] img').all():
         image.scroll_into_view_if_needed()
-        loaded = image.evaluate("e => e.complete && e.naturalWidth > 0")
+        loaded = image.evaluate(IMAGE_LOADED)
         assert loaded, f"image failed to load: {image.get_attribute('src')}"
+
+
+IMAGE_LOADED = """e => e.complete ? e.naturalWidth > 0 : new Promise(done => {
+    e.addEventListener("load", () => done(e.naturalWidth > 0));
+    e.addEventListener("error", () => done(false));
+    setTimeout(() => done(e.complete && e.naturalWidth > 0), 30000);
+})"""
 
 
 @pytest.mark.parametrize("name", [spec[0] for spec in PAGE_SPECS])
