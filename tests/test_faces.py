@@ -20,6 +20,7 @@ from core.faces import (
     choose_face,
     draw_faces,
     draw_landmarks,
+    mesh_points,
     prepare_face,
 )
 from core.media import load_image
@@ -289,3 +290,32 @@ def test_draw_landmarks_enlarges_and_marks_the_crop():
     assert tuple(drawn[20 * 6 + 2, 10 * 6 + 2]) != (100, 100, 100), "the dot is drawn where the landmark is"
     assert tuple(drawn[0, 0]) == (100, 100, 100)
     assert np.array_equal(draw_landmarks(crop, None, scale=2)[::2, ::2, 0], crop)
+
+
+# ---- the mesh's points -------------------------------------------------------------------
+
+
+def points_by_loop(landmarks) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in landmarks.landmark], np.float32)
+
+
+def test_mesh_points_read_from_the_bytes_are_the_meshs_own():
+    mp = pytest.importorskip("mediapipe")
+    image = SAMPLES[0].image if SAMPLES[0].image.ndim == 3 else cv2.cvtColor(SAMPLES[0].image, cv2.COLOR_GRAY2RGB)
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as mesh:
+        found = mesh.process(np.ascontiguousarray(image)).multi_face_landmarks
+    assert found, "the mesh found no face on the generated sample"
+    points = mesh_points(found[0])
+    assert points.shape == (478, 2) and points.dtype == np.float32
+    np.testing.assert_array_equal(points, points_by_loop(found[0]))
+
+
+def test_mesh_points_of_another_layout_take_the_loop():
+    from mediapipe.framework.formats import landmark_pb2
+
+    landmarks = landmark_pb2.NormalizedLandmarkList()
+    for i in range(5):
+        landmarks.landmark.add(x=0.1 * i, y=0.5 - 0.1 * i, z=0.0, visibility=0.9)  # 5 more bytes a point
+    landmarks.landmark.add(x=0.25, y=0.75)  # no z: 5 bytes fewer
+    np.testing.assert_array_equal(mesh_points(landmarks), points_by_loop(landmarks))
+    assert mesh_points(landmark_pb2.NormalizedLandmarkList()).shape[0] == 0

@@ -109,3 +109,25 @@ def test_a_clip_tracked_in_parts_gives_the_run_of_the_whole_clip(tmp_path, monke
         np.testing.assert_array_equal(joined.timeline[name], values, err_msg=name)
     with pytest.raises(Exception, match="segment's first frame"):
         track.track_part(path, cnn, 45, None, info)
+
+
+class BrokenCNN(FanNet):
+    def forward(self, x):
+        raise RuntimeError("the CNN broke")
+
+
+def test_an_error_of_the_cnn_thread_reaches_the_caller_and_nothing_hangs(analyzer, monkeypatch):
+    monkeypatch.setattr(track, "FRAME_QUEUE", 2)  # the tracker blocks on a full queue at once
+    with pytest.raises(RuntimeError, match="the CNN broke"):
+        tracked(analyzer, BrokenCNN(width=0.25).eval())
+
+
+def test_tracking_starts_without_torch():
+    """The spot verb's modules import no torch: the CNN's thread imports it beside the first frames'
+    tracking (bench/bench_micro.py times what that saves)."""
+    import subprocess
+    import sys
+
+    code = "import sys, core.__main__, core.micro.pipeline; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

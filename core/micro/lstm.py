@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.defaults import DEFAULT_MICRO_MODEL, MICRO_FEATURE_MODEL
 from core.errors import InputError
 from core.labels.micro import CASME2_CLASSES, MEGC_CLASSES, casme2_class_from_aus
 from core.micro.columns import FrameColumns
@@ -52,8 +53,6 @@ NONE = "none"  # class 0 of every MicroLSTM: no expression on this frame
 # classes are in its card ("classes"); these are only what training writes there.
 LABEL_SETS: dict[str, tuple[str, ...]] = {"megc": (NONE, *MEGC_CLASSES), "casme2": (NONE, *CASME2_CLASSES)}
 CLASSES: tuple[str, ...] = LABEL_SETS["megc"]  # the MEGC model's classes, for callers that build one
-DEFAULT_NAME = "micro-lstm-synthetic"
-FEATURE_MODEL = "fan2019-fer2013"
 AMPLITUDE_BINS = ((1.0, 2.0), (2.0, 3.0), (3.0, 4.01))  # px, for the card's breakdown of spotting
 CLIP_VALUE = 20.0  # noise units beyond this carry no more information and only destabilise training
 INPUT_SCALE = 5.0
@@ -515,11 +514,11 @@ def train_micro_lstm(
 
     if labels not in LABEL_SETS:
         raise InputError(f"Unknown label set '{labels}'; use one of {', '.join(LABEL_SETS)}.")
-    name = name or (DEFAULT_NAME if labels == "megc" else f"{DEFAULT_NAME}-{labels}")
+    name = name or (DEFAULT_MICRO_MODEL if labels == "megc" else f"{DEFAULT_MICRO_MODEL}-{labels}")
     torch.set_num_threads(1)
     started = time.time()
     classes = LABEL_SETS[labels]
-    cnn = load_model(FEATURE_MODEL)
+    cnn = load_model(MICRO_FEATURE_MODEL)
     amplitudes = (1.0, 4.0)
     balance_seeds = range(BALANCE_SEED, BALANCE_SEED + 4 * balance_clips)
     clips = chain(
@@ -542,7 +541,7 @@ def train_micro_lstm(
         "architecture": "micro_lstm",
         "arch_args": {"feature_dim": int(data[0].inputs.shape[1]), "num_classes": len(classes),
                       "hidden": hidden},
-        "input": {"features": "core.micro.lstm.sequence_inputs", "feature_model": FEATURE_MODEL,
+        "input": {"features": "core.micro.lstm.sequence_inputs", "feature_model": MICRO_FEATURE_MODEL,
                   "feature_model_sha256": card_of(cnn)["sha256"]},
         "classes": list(classes),
         "labels": labels,

@@ -39,7 +39,7 @@ from core.micro.track import (
     join_parts,
     segment_frames,
 )
-from core.models.zoo import load_model, model_card
+from core.models.cards import model_card
 from core.progress import Progress, no_progress, sub_progress
 from core.store import ResultStore, key_hash
 
@@ -171,8 +171,8 @@ def _analyse(
 ) -> SpotResult:
     video = features.get(sha, cnn_card["sha256"]) if features else None
     if video is None:
-        cnn = load_model(spotter.feature_model)
-        video = extract_features(path, cnn, sub_progress(progress, 0.0, 0.95), analyzer, info=info)  # streamed once
+        # The CNN by name: it loads beside the first frames' tracking.
+        video = extract_features(path, spotter.feature_model, sub_progress(progress, 0.0, 0.95), analyzer, info=info)
         if features is not None:
             features.put(sha, cnn_card["sha256"], video)
     progress(0.96, "scoring")

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.defaults import DEFAULT_MICRO_MODEL, MICRO_FEATURE_MODEL
 from core.errors import InputError
 from core.micro.intervals import Interval, intervals_from_signals
-from core.micro.lstm import DEFAULT_NAME, FEATURE_MODEL, frame_probabilities, label_intervals, sequence_inputs
 from core.micro.signals import MotionSignals
 from core.micro.track import FaceVideo
-from core.models.zoo import is_micro_card, load_model, model_card, read_manifest
+from core.models.cards import is_micro_card, model_card, read_manifest
 
 TRAINING_FREE = "training-free"
 
@@ -42,7 +42,7 @@ class Spotter:
     name: str = ""
     classes: tuple[str, ...] = ()
     checksum: str = ""  # of its weights, for the results store's key ("" without any)
-    feature_model: str = FEATURE_MODEL  # the FER CNN whose per-frame features it reads
+    feature_model: str = MICRO_FEATURE_MODEL  # the FER CNN whose per-frame features it reads
 
     def spot(self, video: FaceVideo, signals: MotionSignals) -> Spotting:
         raise NotImplementedError
@@ -51,7 +51,7 @@ class Spotter:
 class TrainingFreeSpotter(Spotter):
     name = TRAINING_FREE
 
-    def __init__(self, feature_model: str = FEATURE_MODEL):
+    def __init__(self, feature_model: str = MICRO_FEATURE_MODEL):
         self.feature_model = feature_model
 
     def spot(self, video: FaceVideo, signals: MotionSignals) -> Spotting:
@@ -71,6 +71,10 @@ class LSTMSpotter(Spotter):
             )
 
     def spot(self, video: FaceVideo, signals: MotionSignals) -> Spotting:
+        # torch, imported here rather than with the spotters: a clip's tracking starts without it.
+        from core.micro.lstm import frame_probabilities, label_intervals, sequence_inputs
+        from core.models.zoo import load_model
+
         probabilities = frame_probabilities(load_model(self.name), sequence_inputs(video, signals))
         intervals = label_intervals(intervals_from_signals(signals, video.fps), probabilities, self.classes)
         return Spotting(intervals, probabilities)
@@ -83,7 +87,7 @@ def micro_models() -> list[str]:
 
 def default_micro_model() -> str:
     """The shipped MicroLSTM when there is one, else the training-free spotter."""
-    return DEFAULT_NAME if DEFAULT_NAME in micro_models() else TRAINING_FREE
+    return DEFAULT_MICRO_MODEL if DEFAULT_MICRO_MODEL in micro_models() else TRAINING_FREE
 
 
 def load_spotter(name: str | None = None) -> Spotter:
@@ -95,6 +99,6 @@ def load_spotter(name: str | None = None) -> Spotter:
 
 
 def _image_feature_model() -> str:
-    """The training-free spotter's CNN: FEATURE_MODEL, or the first image model installed."""
+    """The training-free spotter's CNN: MICRO_FEATURE_MODEL, or the first image model installed."""
     images = [name for name, card in read_manifest().items() if not is_micro_card(card)]
-    return FEATURE_MODEL if FEATURE_MODEL in images or not images else images[0]
+    return MICRO_FEATURE_MODEL if MICRO_FEATURE_MODEL in images or not images else images[0]

@@ -28,26 +28,26 @@ pixels, the smoothed eye centres and the face box.
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Full, Queue
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from core.au import regions as au_regions
+from core.defaults import INPUT_SIZE
 from core.errors import FaceError, InputError, MediaError
-from core.explain.activations import activations
-from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, align_face
+from core.faces import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Face, FaceAnalyzer, align_face, mesh_points
 from core.media import VideoInfo, iter_frames, probe_video
 from core.micro.columns import FrameColumns
-from core.models.inputs import INPUT_SIZE, to_tensor
-from core.models.layers import conv_layers, relu_after
-from core.models.zoo import card_of
 from core.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from core.micro.features import FeatureBatcher
 
 PREFETCH = 8  # decoded frames waiting for the tracker: a few MB, whatever the clip's length
 BLOCK = 4096  # frames of features held before they go to disk (8 MB; 2 blocks are held)
@@ -58,6 +58,7 @@ SEGMENT_S = 60.0
 SEGMENT_WARM_UP_S = 1.0  # the next segment's tracker starts this long before it (about 1.7% more mesh work)
 COLUMNS = ("found", "eyes", "boxes", "landmarks", "pooled", "maxima", "regions")
 BATCH_SIZE = 64  # crops per CNN pass: large enough to amortise, small enough to stay flat
+FRAME_QUEUE = 16  # tracked frames waiting for alignment (15 MB at 640x480): more than a CNN pass takes
 WINDOW_SCALE = 2.0  # the tracking window's side, in face-box sides
 WINDOW_DRIFT = 0.15  # re-centre the window when the face moved this share of its side
 REDETECT_S = 0.2  # while no face is tracked, look for one this often (seconds)
@@ -208,12 +209,9 @@ class FaceTracker:
         if not result.multi_face_landmarks:
             self._window, self._since_lost = None, 0
             return None
-        mesh = result.multi_face_landmarks[0].landmark
         scale = np.array([x1 - x0, y1 - y0], np.float32)
         # MediaPipe's coordinates are continuous; OpenCV's pixel centres sit at integers.
-        points = (
-            np.array([[p.x, p.y] for p in mesh], np.float32) * scale + np.array([x0, y0], np.float32) - 0.5
-        )
+        points = mesh_points(result.multi_face_landmarks[0]) * scale + np.array([x0, y0], np.float32) - 0.5
         self._follow(points, frame.shape)
         return points
 
@@ -333,15 +331,18 @@ def _window(box: tuple[float, float, float, float], shape: tuple[int, ...]) -> t
 class _Table:
     """Per-frame rows of the last two blocks of frames, in memory; older blocks are written to the
     clip's FrameColumns in order, so memory stays flat however long the clip is. Two blocks, so that
-    the CNN worker, a few batches behind the tracker, never writes into a block being written out."""
+    the feature worker, a few frames behind the tracker, never writes into a block being written out.
+    The CNN's columns are added once its worker has loaded the network (`add`)."""
 
     def __init__(self, columns: FrameColumns, spec: dict[str, tuple[tuple[int, ...], type, float]]) -> None:
-        self.columns, self.spec, self.flushed = columns, spec, 0
-        self.arrays = {
-            name: np.full((2 * BLOCK, *shape), fill, dtype) for name, (shape, dtype, fill) in spec.items()
-        }
-        for name, (shape, dtype, _) in spec.items():
-            columns.declare(name, shape, dtype)
+        self.columns, self.spec, self.arrays, self.flushed = columns, {}, {}, 0
+        self.add(spec)
+
+    def add(self, spec: dict[str, tuple[tuple[int, ...], type, float]]) -> None:
+        for name, (shape, dtype, fill) in spec.items():
+            self.arrays[name] = np.full((2 * BLOCK, *shape), fill, dtype)
+            self.columns.declare(name, shape, dtype)
+        self.spec = {**self.spec, **spec}
 
     @staticmethod
     def slot(index: int | np.ndarray) -> int | np.ndarray:
@@ -354,13 +355,12 @@ class _Table:
 
     def finish(self, frames: int, worker: "_FeatureWorker") -> None:
         """Every row up to `frames` written to disk."""
-        worker.wait()
+        worker.wait_written(frames)
         while self.flushed < frames:
             self._flush(min(self.flushed + BLOCK, frames), worker)
 
     def _flush(self, stop: int, worker: "_FeatureWorker") -> None:
-        if worker.oldest_unwritten(stop) is not None:
-            worker.wait()  # rare: the worker is a whole block behind
+        worker.wait_written(stop)  # and so the CNN's columns are there
         rows = self.slot(np.arange(self.flushed, stop))
         for name, (_, _, fill) in self.spec.items():
             self.columns.append(name, self.arrays[name][rows])
@@ -368,94 +368,119 @@ class _Table:
         self.flushed = stop
 
 
-class _FeatureBatcher:
-    """Runs the CNN on crops in batches and keeps only the pooled values."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.layers = [relu_after(model, conv) for conv in conv_layers(model)]  # the feature maps
-        if not self.layers:
-            raise InputError(f"{type(model).__name__} has no ReLU feature maps to read video features from.")
-        masks = au_regions.canonical_region_masks(INPUT_SIZE)
-        self._masks = {region: masks[region] for region in REGIONS}
-        device = next(model.parameters()).device
-        shapes = activations(model, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE, device=device), self.layers)
-        self.layout = [(name, shapes[name].shape[1]) for name in self.layers]  # (layer, maps)
-
-    @torch.no_grad()
-    def features(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pooled means, maxima and first-layer region pools of a batch of uint8 crops."""
-        device = next(self.model.parameters()).device
-        x = to_tensor(crops).to(device)
-        maps = activations(self.model, x, self.layers)
-        pooled = torch.cat([maps[name].mean((2, 3)) for name in self.layers], 1)
-        maxima = torch.cat([maps[name].amax((2, 3)) for name in self.layers], 1)
-        first = maps[self.layers[0]]
-        weights = torch.stack([self._region_weights(region, first.shape[2:]) for region in REGIONS]).to(
-            device
-        )
-        regions = torch.einsum("bchw,rhw->brc", first, weights)
-        return tuple(t.float().cpu().numpy().astype(np.float16) for t in (pooled, maxima, regions))
-
-    def _region_weights(self, region: str, shape: torch.Size) -> torch.Tensor:
-        mask = cv2.resize(
-            self._masks[region].astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA
-        )
-        return torch.from_numpy(mask / max(mask.sum(), 1e-6))
-
-
 class _FeatureWorker:
-    """Batches of crops go to the CNN in one worker thread while the caller tracks on; each
-    batch's features are written into the table's rows when done. At most two batches are in
-    flight, so memory stays flat."""
+    """Alignment and the CNN, in a thread of their own, behind the tracker.
 
-    def __init__(self, batcher: _FeatureBatcher, table: _Table) -> None:
-        self.batcher, self.table = batcher, table
-        self._crops: list[np.ndarray] = []
-        self._rows: list[int] = []
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cnn-features")
-        self._in_flight: list[tuple[Future, int]] = []  # and the first row of each batch
+    The tracker hands over each tracked frame (the decoded frame itself, not a copy) with its
+    landmarks and eye centres, and goes on to the next frame while this thread aligns the crop,
+    writes its landmarks and runs the CNN a batch at a time: the face mesh, the one stage that
+    must run frame after frame, has a core to itself. A network given by name is loaded here, so
+    its load overlaps the first frames' tracking. At most FRAME_QUEUE frames wait: memory stays flat.
+    """
 
-    def add(self, index: int, crop: np.ndarray) -> None:
-        self._crops.append(crop)
-        self._rows.append(index)
-        if len(self._crops) >= BATCH_SIZE:
-            self._submit()
+    def __init__(self, model: "nn.Module | str", table: _Table) -> None:
+        self.table, self.layout, self.model_id = table, None, ""
+        self._queue: Queue = Queue(maxsize=FRAME_QUEUE)
+        self._written = 0  # every row before this one has all its columns
+        self._changed = threading.Condition()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(model,), name="cnn-features", daemon=True)
+        self._thread.start()
 
-    def oldest_unwritten(self, stop: int) -> int | None:
-        """A row before `stop` whose features are not written yet, or None."""
-        firsts = [first for future, first in self._in_flight if not future.done()] + self._rows[:1]
-        return min((first for first in firsts if first < stop), default=None)
+    def add(self, index: int, frame: np.ndarray, points: np.ndarray, eyes: np.ndarray) -> None:
+        self._put((index, frame, points, eyes))
 
-    def wait(self) -> None:
-        """Send what is pending and wait until every batch is written (errors are raised here)."""
-        self._submit()
-        while self._in_flight:
-            self._in_flight.pop(0)[0].result()
+    def wait_written(self, stop: int) -> None:
+        """Wait until every row before `stop` is written; an error of the worker is raised here."""
+        self._put(stop)  # the batch in progress is run now, however small
+        with self._changed:
+            self._changed.wait_for(lambda: self._written >= stop or self._error is not None)
+        self._raise()
 
     def close(self) -> None:
-        for future, _ in self._in_flight:
-            future.cancel()
-        self._pool.shutdown(wait=True)
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except Full:
+                continue
+        self._thread.join()
 
-    def _submit(self) -> None:
-        if not self._crops:
-            return
-        crops, rows = np.stack(self._crops), np.array(self._rows)
-        self._crops, self._rows = [], []
-        self._in_flight.append((self._pool.submit(self._write, crops, rows), int(rows[0])))
-        while len(self._in_flight) > 2:
-            self._in_flight.pop(0)[0].result()
+    def _put(self, item: object) -> None:
+        while True:
+            self._raise()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except Full:
+                continue
 
-    def _write(self, crops: np.ndarray, rows: np.ndarray) -> None:
-        slots = self.table.slot(rows)
-        for name, values in zip(("pooled", "maxima", "regions"), self.batcher.features(crops), strict=True):
-            self.table.arrays[name][slots] = values
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self, model: "nn.Module | str") -> None:
+        batcher: Future | None = None
+        crops, rows = [], []
+        try:
+            while (item := self._queue.get()) is not None:
+                # The network loads once the tracker runs (torch's import would slow MediaPipe's, both
+                # holding the GIL much of the time); the crops made meanwhile wait for it.
+                batcher = batcher or _in_thread(_feature_batcher, model)
+                if isinstance(item, int):  # wait_written
+                    self._write(batcher.result(), crops, rows, item)
+                    crops, rows = [], []
+                    continue
+                index, frame, points, eyes = item
+                crop, self.table.arrays["landmarks"][self.table.slot(index)] = _align(frame, points, eyes)
+                crops.append(crop)
+                rows.append(index)
+                if len(crops) >= BATCH_SIZE and batcher.done():
+                    self._write(batcher.result(), crops, rows, index + 1)
+                    crops, rows = [], []
+        except BaseException as error:  # noqa: BLE001 - raised in the tracker's thread
+            with self._changed:
+                self._error = error
+                self._changed.notify_all()
+
+    def _write(self, batcher: "FeatureBatcher", crops: list[np.ndarray], rows: list[int], stop: int) -> None:
+        if self.layout is None:
+            self.layout, self.model_id = batcher.layout, batcher.model_id
+            self.table.add(batcher.columns())
+        for start in range(0, len(crops), BATCH_SIZE):
+            slots = self.table.slot(np.array(rows[start : start + BATCH_SIZE]))
+            features = batcher.features(np.stack(crops[start : start + BATCH_SIZE]))
+            for name, values in zip(("pooled", "maxima", "regions"), features, strict=True):
+                self.table.arrays[name][slots] = values
+        with self._changed:
+            self._written = max(self._written, stop)
+            self._changed.notify_all()
+
+
+def _feature_batcher(model: "nn.Module | str") -> "FeatureBatcher":
+    from core.micro.features import FeatureBatcher  # torch, imported only here
+    from core.models.zoo import load_model
+
+    return FeatureBatcher(load_model(model) if isinstance(model, str) else model)
+
+
+def _in_thread(function, *args) -> Future:
+    """`function(*args)` running in a thread of its own; its result (or error) in the Future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # noqa: BLE001 - the Future's reader raises it
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="cnn-load", daemon=True).start()
+    return future
 
 
 def extract_features(
     path: str | Path,
-    model: nn.Module,
+    model: "nn.Module | str",
     progress: Progress = no_progress,
     analyzer: FaceAnalyzer | None = None,
     info: VideoInfo | None = None,
@@ -528,7 +553,7 @@ class _Failed:
 def features_from_frames(
     frames: Iterable[tuple[int, np.ndarray]],
     info: VideoInfo,
-    model: nn.Module,
+    model: "nn.Module | str",
     progress: Progress = no_progress,
     analyzer: FaceAnalyzer | None = None,
     name: str = "the clip",
@@ -537,20 +562,17 @@ def features_from_frames(
 ) -> FaceVideo:
     """`extract_features` on (index, RGB frame) pairs already decoded (synthetic clips, benchmarks).
 
+    `model`: the feature CNN, or a shipped model's name (loaded beside the first frames' tracking);
     `first`: the clip's frame index of the first pair (a part of a clip, `track_part`);
     `require_face`: raise FaceError when no frame has a face (a part may have none).
     """
-    model_name = card_of(model).get("name", type(model).__name__)
-    batcher = _FeatureBatcher(model)
-    width = sum(maps for _, maps in batcher.layout)
     columns = FrameColumns()
     table = _Table(columns, {
         "found": ((), bool, False), "eyes": ((2, 2), np.float32, np.nan), "boxes": ((4,), np.float32, np.nan),
-        "landmarks": ((len(TRACK_POINTS), 2), np.float16, np.nan), "pooled": ((width,), np.float16, 0.0),
-        "maxima": ((width,), np.float16, 0.0), "regions": ((len(REGIONS), batcher.layout[0][1]), np.float16, 0.0),
+        "landmarks": ((len(TRACK_POINTS), 2), np.float16, np.nan),
     })  # fmt: skip
     rows = table.arrays
-    worker = _FeatureWorker(batcher, table)
+    worker = _FeatureWorker(model, table)
     n_frames, n_found = 0, 0
     with SegmentedTracker(info.fps, analyzer) as tracker, contextlib.closing(worker):
         for at, frame in frames:
@@ -563,12 +585,10 @@ def features_from_frames(
             if tracked is not None:
                 n_found += 1
                 points, eyes = tracked
-                crop, kept = _align(frame, points, eyes)
                 low, high = points.min(0), points.max(0)
                 slot = table.slot(index)
-                rows["found"][slot], rows["eyes"][slot], rows["landmarks"][slot] = True, eyes, kept
-                rows["boxes"][slot] = (*low, *(high - low))
-                worker.add(index, crop)
+                rows["found"][slot], rows["eyes"][slot], rows["boxes"][slot] = True, eyes, (*low, *(high - low))
+                worker.add(index, frame, points, eyes)
             if at % 30 == 0:
                 progress(min(at / max(info.frame_count, 1), 0.99), f"frame {at:,} of {info.frame_count:,}")
         table.finish(n_frames, worker)
@@ -579,8 +599,8 @@ def features_from_frames(
         _check_faces(n_frames, n_found, name)
     progress(1.0, f"{n_frames:,} frames, a face in {n_found:,}")
     return FaceVideo(
-        path=name, fps=info.fps, size=(info.width, info.height), columns=columns, layers=batcher.layout,
-        other_faces=other_faces, model=f"{model_name}:{card_of(model).get('sha256', '')}",
+        path=name, fps=info.fps, size=(info.width, info.height), columns=columns, layers=worker.layout,
+        other_faces=other_faces, model=worker.model_id,
     )  # fmt: skip
 
 
@@ -608,7 +628,7 @@ class TrackedPart:
     model: str
 
 
-def track_part(path: str | Path, model: nn.Module, start: int, stop: int, info: VideoInfo) -> TrackedPart:
+def track_part(path: str | Path, model: "nn.Module",  start: int, stop: int, info: VideoInfo) -> TrackedPart:
     """Frames [start, stop) of a clip tracked apart. With `start` at a segment's first frame
     (`segment_frames`), the rows are the same as in a run over the whole clip, which starts the
     tracker afresh there too: a long clip's segments can be tracked in parallel."""

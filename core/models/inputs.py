@@ -4,10 +4,10 @@ import numpy as np
 import torch
 
 from core.datasets import Sample
+from core.defaults import INPUT_SIZE
 from core.faces import FaceAnalyzer, prepare_face
 from core.progress import Progress, no_progress
 
-INPUT_SIZE = 48
 # Fixed normalisation (not fitted to a dataset) so every model takes the same input.
 INPUT_MEAN, INPUT_STD = 0.5, 0.25
 

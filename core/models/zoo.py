@@ -1,4 +1,4 @@
-"""The model zoo: `weights/manifest.json` holds a model card per checkpoint.
+"""The model zoo: the checkpoints of the model cards (`core.models.cards`).
 
 Loading verifies the file's sha256 against its card and refuses a mismatch; weights are
 read with safetensors (or `torch.load(weights_only=True)` for a user's .pt file), never
@@ -6,58 +6,24 @@ unpickled.
 """
 
 import hashlib
-import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.errors import InputError
 from core.media import sha256_file
 from core.models.architectures import ARCHITECTURES
-from core.paths import atomic_path, write_atomically
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-
-
-class ModelError(InputError):
-    """A model or checkpoint that cannot be loaded safely."""
-
-
-def weights_dir() -> Path:
-    """$FER_WEIGHTS_DIR, else the repository's weights/ folder."""
-    return Path(os.environ.get("FER_WEIGHTS_DIR", WEIGHTS_DIR))
-
-
-def read_manifest(directory: Path | None = None) -> dict[str, dict]:
-    """Model name -> model card, in the manifest's order."""
-    path = (directory or weights_dir()) / "manifest.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())["models"]
-
-
-def is_micro_card(card: dict) -> bool:
-    """A micro-expression model (an LSTM over clip features), as opposed to an image CNN."""
-    return card.get("task") == "micro-expression" or card.get("architecture") == "micro_lstm"
-
-
-def write_card(card: dict, directory: Path | None = None) -> None:
-    """Add or replace one model card in the manifest."""
-    directory = directory or weights_dir()
-    models = read_manifest(directory)
-    models[card["name"]] = card
-    write_atomically(directory / "manifest.json", json.dumps({"models": models}, indent=2) + "\n")
-
-
-def model_card(name: str, directory: Path | None = None) -> dict:
-    cards = read_manifest(directory)
-    if name not in cards:
-        known = ", ".join(cards) or "none yet"
-        raise ModelError(f"There is no model called '{name}'; the shipped models are: {known}.")
-    return cards[name]
+from core.models.cards import (  # noqa: F401 - the cards' functions, as every caller knows them
+    WEIGHTS_DIR,
+    ModelError,
+    is_micro_card,
+    model_card,
+    read_manifest,
+    weights_dir,
+    write_card,
+)
+from core.paths import atomic_path
 
 
 def build_model(architecture: str, **arch_args) -> nn.Module:
