@@ -1,7 +1,7 @@
 """A clip's face track and per-frame CNN features, streamed: memory stays flat whatever its length.
 Also the crops of a run, re-read from the clip (`crop_at`).
 
-    features = extract_features("clip.mp4", load_model("fan2019-fer2013"), progress)
+    features = extract_features("clip.mp4", "fan2019-fer2013", progress)  # or a loaded model
     features.found, features.landmarks, features.pooled, features.regions, features.maxima
 
 The pipeline, one frame at a time (frames are never kept):
@@ -14,9 +14,11 @@ The pipeline, one frame at a time (frames are never kept):
 4. The eye centres, which fix the alignment, are smoothed over time with a one-euro filter
    (Casiez et al. 2012): head jitter is removed without lagging behind real head motion.
    The landmarks themselves are not smoothed: their motion is the signal.
-5. `core.faces.align_face` makes the 48x48 gray crop; the CNN sees crops in batches, in a
-   thread of its own, so the network works on one batch while the mesh tracks the next
-   frames (torch and MediaPipe both release the GIL while they compute).
+5. `core.faces.align_face` makes the 48x48 gray crop and the CNN sees crops in batches, both
+   in a thread of their own behind the tracker (`_FeatureWorker`): the mesh, the one stage
+   that must go frame after frame, keeps a core to itself. This module imports no torch: the
+   feature thread loads the network (`core.micro.features`) once the tracker runs, so a clip's
+   tracking starts before torch's import ends.
 
 What is kept per frame (about 2 KB, written to disk a block of frames at a time as they are
 made, `core.micro.columns`): the mean and the maximum of every post-ReLU feature map (the
