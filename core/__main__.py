@@ -531,14 +531,6 @@ def _study_run(args: argparse.Namespace) -> dict:
     return {**result.summary, "out": str(args.out), "files": files}
 
 
-def _import_quietly(name: str) -> None:
-    """Import a module ahead of its use; a failure is left for the real import to report."""
-    import importlib
-
-    with contextlib.suppress(Exception):
-        importlib.import_module(name)
-
-
 def _spot(args: argparse.Namespace) -> dict:
     # Tracking starts without torch; the CNN's thread imports it beside the first frames' mesh. The
     # tracker's thread waits for the GIL after each mesh pass: a short switch interval hands it back

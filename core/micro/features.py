@@ -28,11 +28,10 @@ class FeatureBatcher:
         self.layers = [relu_after(model, conv) for conv in conv_layers(model)]  # the feature maps
         if not self.layers:
             raise InputError(f"{type(model).__name__} has no ReLU feature maps to read video features from.")
-        masks = au_regions.canonical_region_masks(INPUT_SIZE)
-        self._masks = {region: masks[region] for region in REGIONS}
         device = next(model.parameters()).device
         shapes = activations(model, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE, device=device), self.layers)
         self.layout = [(name, shapes[name].shape[1]) for name in self.layers]  # (layer, maps)
+        self._region_weights = _region_weights(shapes[self.layers[0]].shape[2:]).to(device)  # once, not per batch
         self.model_id = cache_id(model)  # 'name:sha256', what the clip's features are keyed by
 
     def columns(self) -> dict[str, tuple[tuple[int, ...], type, float]]:
@@ -49,15 +48,15 @@ class FeatureBatcher:
         maps = activations(self.model, x, self.layers)
         pooled = torch.cat([maps[name].mean((2, 3)) for name in self.layers], 1)
         maxima = torch.cat([maps[name].amax((2, 3)) for name in self.layers], 1)
-        first = maps[self.layers[0]]
-        weights = torch.stack([self._region_weights(region, first.shape[2:]) for region in REGIONS]).to(
-            device
-        )
-        regions = torch.einsum("bchw,rhw->brc", first, weights)
+        regions = torch.einsum("bchw,rhw->brc", maps[self.layers[0]], self._region_weights)
         return tuple(t.float().cpu().numpy().astype(np.float16) for t in (pooled, maxima, regions))
 
-    def _region_weights(self, region: str, shape: torch.Size) -> torch.Tensor:
-        mask = cv2.resize(
-            self._masks[region].astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA
-        )
-        return torch.from_numpy(mask / max(mask.sum(), 1e-6))
+
+def _region_weights(shape: torch.Size) -> torch.Tensor:
+    """(regions, h, w): each AU region's mask at the first layer's size, summing to 1 (a mean over it)."""
+    masks = au_regions.canonical_region_masks(INPUT_SIZE)
+    weights = []
+    for region in REGIONS:
+        mask = cv2.resize(masks[region].astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        weights.append(torch.from_numpy(mask / max(mask.sum(), 1e-6)))
+    return torch.stack(weights)

@@ -30,7 +30,7 @@ pixels, the smoothed eye centres and the face box.
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Full, Queue
@@ -422,19 +422,21 @@ class _FeatureWorker:
             raise self._error
 
     def _run(self, model: "nn.Module | str") -> None:
+        loader = ThreadPoolExecutor(1, thread_name_prefix="cnn-load")
         batcher: Future | None = None
         crops, rows = [], []
         try:
             while (item := self._queue.get()) is not None:
                 # The network loads once the tracker runs (torch's import would slow MediaPipe's, both
                 # holding the GIL much of the time); the crops made meanwhile wait for it.
-                batcher = batcher or _in_thread(_feature_batcher, model)
+                batcher = batcher or loader.submit(_feature_batcher, model)
                 if isinstance(item, int):  # wait_written
                     self._write(batcher.result(), crops, rows, item)
                     crops, rows = [], []
                     continue
                 index, frame, points, eyes = item
-                crop, self.table.arrays["landmarks"][self.table.slot(index)] = _align(frame, points, eyes)
+                crop, kept = _align(frame, points, eyes)
+                self.table.arrays["landmarks"][self.table.slot(index)] = kept
                 crops.append(crop)
                 rows.append(index)
                 if len(crops) >= BATCH_SIZE and batcher.done():
@@ -444,6 +446,8 @@ class _FeatureWorker:
             with self._changed:
                 self._error = error
                 self._changed.notify_all()
+        finally:
+            loader.shutdown(wait=False)
 
     def _write(self, batcher: "FeatureBatcher", crops: list[np.ndarray], rows: list[int], stop: int) -> None:
         if self.layout is None:
@@ -464,20 +468,6 @@ def _feature_batcher(model: "nn.Module | str") -> "FeatureBatcher":
     from core.models.zoo import load_model
 
     return FeatureBatcher(load_model(model) if isinstance(model, str) else model)
-
-
-def _in_thread(function, *args) -> Future:
-    """`function(*args)` running in a thread of its own; its result (or error) in the Future."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(function(*args))
-        except BaseException as error:  # noqa: BLE001 - the Future's reader raises it
-            future.set_exception(error)
-
-    threading.Thread(target=run, name="cnn-load", daemon=True).start()
-    return future
 
 
 def extract_features(
@@ -630,7 +620,7 @@ class TrackedPart:
     model: str
 
 
-def track_part(path: str | Path, model: "nn.Module",  start: int, stop: int, info: VideoInfo) -> TrackedPart:
+def track_part(path: str | Path, model: "nn.Module", start: int, stop: int, info: VideoInfo) -> TrackedPart:
     """Frames [start, stop) of a clip tracked apart. With `start` at a segment's first frame
     (`segment_frames`), the rows are the same as in a run over the whole clip, which starts the
     tracker afresh there too: a long clip's segments can be tracked in parallel."""
